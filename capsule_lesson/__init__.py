@@ -1,0 +1,27 @@
+"""capsule_lesson: the helper package of the Capsule Lesson course.
+
+Routing is clustering, solved by iteration. NumPy pieces: squash, the two appetisers, the routing
+reference, the two-digit test, data loaders. Keras 3 pieces: the capsule layers, margin loss and the
+article's two models (importing the package registers the layers, so saved models load without
+``custom_objects``).
+"""
+
+from .appetisers import aggregation_weights, fixed_point_inverse, inverse_by_bisection, softmax_aggregate
+from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, MarginLoss, margin_loss
+from .models import capsule_model, cnn_baseline
+from .data import DataFileError, SubsetWarning, load_fashion_mnist, load_mnist
+from .routing import ROUTING_UPDATES, RoutingResult, coupling_entropy, dynamic_routing
+from .squash import SQUASH_CONSTANTS, SQUASH_VARIANTS, squash
+from .two_digit import PairAccuracy, pair_accuracies, two_digit_test_set
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SQUASH_VARIANTS", "SQUASH_CONSTANTS", "squash",
+    "fixed_point_inverse", "inverse_by_bisection", "softmax_aggregate", "aggregation_weights",
+    "ROUTING_UPDATES", "RoutingResult", "dynamic_routing", "coupling_entropy",
+    "load_mnist", "load_fashion_mnist", "DataFileError", "SubsetWarning",
+    "two_digit_test_set", "pair_accuracies", "PairAccuracy",
+    "Capsule", "CapsuleLength", "FeatureMapToCapsules", "MarginLoss", "margin_loss",
+    "cnn_baseline", "capsule_model",
+]

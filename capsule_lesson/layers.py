@@ -1,0 +1,188 @@
+"""Keras 3 capsule layers, written with ``keras.ops`` only so they run on any backend.
+
+``Capsule`` maps input capsules ``u_i`` to predictions ``û_{j|i} = W_ji u_i`` (fully connected, eq. 4)
+or ``û_{j|i} = W_j u_i`` (shared, eq. 5), then runs dynamic routing (unrolled, so it trains by backprop).
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from .routing import check_routings, check_update
+from .squash import EPSILON, check_squash_variant, squash as squash_fn
+
+PACKAGE = "capsule_lesson"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Capsule(keras.layers.Layer):
+    """Capsule layer with dynamic routing.
+
+    Input ``(batch, n_in, input_dim)``, output ``(batch, num_capsule, dim_capsule)``.
+
+    Its one trainable weight, ``kernel``, has shape ``(num_capsule, dim_capsule, input_dim)`` when
+    ``share_weights`` (W_j: any number of input capsules), and ``(n_in, num_capsule, dim_capsule,
+    input_dim)`` when fully connected (W_ji: the input capsule count is fixed at build time).
+
+    Args:
+        num_capsule, dim_capsule: number and length of the output capsules.
+        routings: routing iterations, >= 1.
+        share_weights: shared W_j (True) or fully connected W_ji (False).
+        squash: a name from ``capsule_lesson.SQUASH_VARIANTS``; ``squash_k`` its constant.
+        update: ``"replace"`` (b = <û, v>, the article) or ``"accumulate"`` (b += <û, v>, the paper).
+        kernel_initializer: defaults to Glorot-uniform with fan-in ``input_dim`` and fan-out
+            ``num_capsule * dim_capsule``, the scale of the article's conv1d kernel.
+    """
+
+    def __init__(self, num_capsule, dim_capsule, routings=3, share_weights=True, squash="su",
+                 update="replace", squash_k=None, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("num_capsule", num_capsule), ("dim_capsule", dim_capsule)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.num_capsule = num_capsule
+        self.dim_capsule = dim_capsule
+        self.routings = check_routings(routings)
+        self.share_weights = bool(share_weights)
+        check_squash_variant(squash, squash_k)
+        self.squash = squash
+        self.squash_k = None if squash_k is None else float(squash_k)
+        self.update = check_update(update)
+        self.kernel_initializer = (
+            keras.initializers.get(kernel_initializer) if kernel_initializer is not None else None)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                "Capsule expects input of shape (batch, n_in, input_dim), "
+                f"got rank {len(input_shape)}: {tuple(input_shape)}")
+        n_in, input_dim = input_shape[1], input_shape[2]
+        if input_dim is None:
+            raise ValueError("Capsule needs the capsule length (last input axis) to be known")
+        initializer = self.kernel_initializer
+        if initializer is None:
+            limit = math.sqrt(6.0 / (input_dim + self.num_capsule * self.dim_capsule))
+            initializer = keras.initializers.RandomUniform(-limit, limit)
+        if self.share_weights:
+            shape = (self.num_capsule, self.dim_capsule, input_dim)
+            axes = {-1: input_dim}
+        else:
+            if n_in is None:
+                raise ValueError(
+                    "a fully connected Capsule (share_weights=False) needs a fixed number of input "
+                    "capsules, but the input shape has n_in=None; use share_weights=True for "
+                    "inputs of varying length")
+            shape = (n_in, self.num_capsule, self.dim_capsule, input_dim)
+            axes = {1: n_in, -1: input_dim}
+        self.kernel = self.add_weight(name="kernel", shape=shape, initializer=initializer)
+        self.input_spec = keras.layers.InputSpec(ndim=3, axes=axes)
+
+    def predictions(self, u):
+        """û_{j|i}: ``(batch, n_in, input_dim)`` -> ``(batch, n_in, num_capsule, dim_capsule)``."""
+        if not self.share_weights:
+            n_in = self.kernel.shape[0]
+            if u.shape[1] is not None and u.shape[1] != n_in:
+                raise ValueError(
+                    f"this fully connected Capsule was built for {n_in} input capsules, "
+                    f"got {u.shape[1]} (input shape {tuple(u.shape)})")
+            return ops.einsum("bik,ijdk->bijd", u, self.kernel)   # û_{j|i} = W_ji u_i
+        return ops.einsum("bik,jdk->bijd", u, self.kernel)        # û_{j|i} = W_j u_i
+
+    def call(self, u):
+        u_hat = self.predictions(u)                        # (batch, n_in, J, D)
+        b = ops.zeros_like(u_hat[..., 0])                  # (batch, n_in, J)
+        for r in range(self.routings):
+            c = ops.softmax(b, axis=-1)                    # over upper capsules j
+            s = ops.einsum("bij,bijd->bjd", c, u_hat)      # s_j = sum_i c_ij û_{j|i}
+            v = squash_fn(s, self.squash, k=self.squash_k)
+            if r < self.routings - 1:                      # the last logits would go unused
+                agreement = ops.einsum("bijd,bjd->bij", u_hat, v)
+                b = agreement if self.update == "replace" else b + agreement
+        return v
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_capsule, self.dim_capsule)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_capsule=self.num_capsule,
+            dim_capsule=self.dim_capsule,
+            routings=self.routings,
+            share_weights=self.share_weights,
+            squash=self.squash,
+            update=self.update,
+            squash_k=self.squash_k,
+            kernel_initializer=(keras.initializers.serialize(self.kernel_initializer)
+                                if self.kernel_initializer is not None else None),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CapsuleLength(keras.layers.Layer):
+    """Capsule norms ``sqrt(||v||^2 + eps)``: ``(batch, n, dim)`` -> ``(batch, n)``.
+
+    The epsilon keeps the gradient finite when a capsule is exactly zero.
+    """
+
+    def call(self, v):
+        return ops.sqrt(ops.sum(ops.square(v), axis=-1) + EPSILON)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FeatureMapToCapsules(keras.layers.Layer):
+    """Reshape a feature map ``(batch, h, w, c)`` into ``h*w`` capsules of length ``c``.
+
+    Works for any ``h, w`` (unlike ``Reshape`` with a fixed target), so the shared capsule
+    layer can follow a CNN on images of any size.
+    """
+
+    def call(self, x):
+        shape = ops.shape(x)
+        return ops.reshape(x, (shape[0], -1, shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        n = h * w if h is not None and w is not None else None
+        return (b, n, c)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MarginLoss(keras.losses.Loss):
+    """Margin loss: ``sum_c T_c max(0, m+ - s_c)^2 + lam (1 - T_c) max(0, s_c - m-)^2``.
+
+    ``y_pred``: class scores in [0, 1] (capsule norms or sigmoid outputs), ``(batch, classes)``.
+    ``y_true``: one-hot (or multi-hot) ``(batch, classes)``, or integer labels ``(batch,)``.
+    """
+
+    def __init__(self, m_plus=0.9, m_minus=0.1, lam=0.25, name="margin_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= m_minus < m_plus <= 1.0:
+            raise ValueError(
+                f"margin loss needs 0 <= m_minus < m_plus <= 1, got m_plus={m_plus}, m_minus={m_minus}")
+        if lam < 0:
+            raise ValueError(f"margin loss weight lam must be >= 0, got {lam}")
+        self.m_plus, self.m_minus, self.lam = float(m_plus), float(m_minus), float(lam)
+
+    def call(self, y_true, y_pred):
+        if len(y_true.shape) == len(y_pred.shape) - 1:      # integer labels
+            y_true = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1], dtype=y_pred.dtype)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        present = y_true * ops.square(ops.relu(self.m_plus - y_pred))
+        absent = self.lam * (1.0 - y_true) * ops.square(ops.relu(y_pred - self.m_minus))
+        return ops.sum(present + absent, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(m_plus=self.m_plus, m_minus=self.m_minus, lam=self.lam)
+        return config
+
+
+def margin_loss(m_plus=0.9, m_minus=0.1, lam=0.25):
+    """The article's margin loss (its code: m+ = 0.9, m- = 0.1, lam = 0.25; the paper's lam is 0.5)."""
+    return MarginLoss(m_plus=m_plus, m_minus=m_minus, lam=lam)

@@ -1,0 +1,55 @@
+"""The article's two models on one shared convolutional trunk (section 6).
+
+Both take images of any size ``(None, None, 1)`` and output 10 class scores in [0, 1]:
+the CNN through global average pooling and a sigmoid, the capsule model through capsule norms.
+That is what lets them be trained on 28x28 single digits and tested on 28x56 pairs.
+"""
+
+import keras
+from keras import layers
+
+from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, margin_loss
+
+NUM_CLASSES = 10
+
+
+def conv_trunk(inputs):
+    """Conv 64 -> Conv 64 -> AvgPool 2 -> Conv 128 -> Conv 128 (3x3, ReLU, no padding)."""
+    x = layers.Conv2D(64, 3, activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
+    x = layers.AveragePooling2D(2, name="pool")(x)
+    x = layers.Conv2D(128, 3, activation="relu", name="conv3")(x)
+    return layers.Conv2D(128, 3, activation="relu", name="conv4")(x)
+
+
+def compile_for_article(model, learning_rate=1e-3):
+    """Adam and the margin loss, as the article trains both models."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=margin_loss(),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def cnn_baseline(compile=True):
+    """Trunk -> GlobalAveragePooling2D -> Dense 128 ReLU -> Dense 10 sigmoid (276,810 parameters)."""
+    inputs = keras.Input((None, None, 1), name="image")
+    x = conv_trunk(inputs)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="sigmoid", name="scores")(x)
+    model = keras.Model(inputs, outputs, name="cnn_baseline")
+    return compile_for_article(model) if compile else model
+
+
+def capsule_model(routings=3, squash="su", update="replace", compile=True):
+    """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16) -> norms (279,488 parameters)."""
+    inputs = keras.Input((None, None, 1), name="image")
+    x = conv_trunk(inputs)
+    x = FeatureMapToCapsules(name="to_capsules")(x)
+    x = Capsule(NUM_CLASSES, 16, routings=routings, share_weights=True, squash=squash,
+                update=update, name="digit_capsules")(x)
+    outputs = CapsuleLength(name="scores")(x)
+    model = keras.Model(inputs, outputs, name="capsule_model")
+    return compile_for_article(model) if compile else model

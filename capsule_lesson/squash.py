@@ -1,0 +1,89 @@
+"""Squash functions: squeeze a vector's length into [0, 1) and keep its direction.
+
+The article (section 2) calls squash "concentrated juice": the norm of the output reads as the
+probability that the feature a capsule stands for is present.
+
+Every variant has the form ``squash(x) = g(||x||) * x / ||x||``; below we write it as
+``x * scale(||x||^2)`` so that a zero vector maps to zero with finite gradients.
+
+The same formula serves NumPy arrays and Keras tensors: :func:`squash` picks ``numpy`` or
+``keras.ops`` as the namespace ``xp`` and runs one code path with it.
+"""
+
+import numpy as np
+
+#: The names :func:`squash` accepts.
+SQUASH_VARIANTS = ("hinton", "su", "tanh", "exp", "rational", "none")
+
+#: Variants with a constant ``k`` in ``||x||^2 / (k + ||x||^2)``, and its default.
+SQUASH_CONSTANTS = {"hinton": 1.0, "su": 0.5}
+
+#: Added to ``||x||^2`` before the square root, as Keras's ``epsilon()`` in the article's code:
+#: it keeps ``x / ||x||`` and its gradient finite at ``x = 0``.
+EPSILON = 1e-7
+
+
+def check_squash_variant(variant, k=None):
+    """Validate a squash name (and constant); return the constant to use (None if it has none)."""
+    if not isinstance(variant, str) or variant not in SQUASH_VARIANTS:
+        raise ValueError(
+            f"unknown squash variant {variant!r}; choose one of {', '.join(SQUASH_VARIANTS)}")
+    if variant not in SQUASH_CONSTANTS:
+        if k is not None:
+            raise ValueError(
+                f"squash variant {variant!r} has no constant k; only "
+                f"{' and '.join(SQUASH_CONSTANTS)} take one (got k={k!r})")
+        return None
+    k = SQUASH_CONSTANTS[variant] if k is None else float(k)
+    if not k > 0:
+        raise ValueError(f"squash constant k must be positive, got k={k!r}")
+    return k
+
+
+def squash_scale(squared_norm, variant, k, xp):
+    """The factor that multiplies ``x``: ``g(||x||) / ||x||`` as a function of ``||x||^2``.
+
+    ``xp`` is ``numpy`` or ``keras.ops`` (they share these function names).
+    """
+    norm = xp.sqrt(squared_norm + EPSILON)  # ||x||, kept away from 0
+    if variant in SQUASH_CONSTANTS:          # ||x||^2 / (k + ||x||^2) * x/||x||
+        return squared_norm / (k + squared_norm) / norm
+    if variant == "tanh":                     # tanh(||x||) * x/||x||
+        return xp.tanh(norm) / norm
+    if variant == "exp":                      # (1 - e^-||x||) * x/||x||
+        return -xp.expm1(-norm) / norm
+    if variant == "rational":                 # ||x|| / (1 + ||x||) * x/||x||
+        return 1.0 / (1.0 + norm)
+    raise ValueError(f"unknown squash variant {variant!r}")
+
+
+def _is_numpy_like(x):
+    return isinstance(x, (np.ndarray, np.generic, float, int, list, tuple))
+
+
+def squash(x, variant="hinton", axis=-1, k=None):
+    """Squash vectors along ``axis`` so their norms lie in [0, 1).
+
+    Args:
+        x: NumPy array or Keras/backend tensor, vectors along ``axis``.
+        variant: one of :data:`SQUASH_VARIANTS`.
+            ``"hinton"``: ||x||^2/(1+||x||^2) x/||x|| (eq. 3); ``"su"``: the constant 0.5 instead of 1;
+            ``"tanh"``, ``"exp"`` (1 - e^-||x||), ``"rational"`` (||x||/(1+||x||)); ``"none"``: identity.
+        axis: the axis that holds each vector's components.
+        k: the constant of ``"hinton"``/``"su"`` (defaults 1.0 / 0.5).
+
+    Returns:
+        Same type and shape as ``x`` (NumPy in, NumPy out).
+    """
+    k = check_squash_variant(variant, k)
+    if _is_numpy_like(x):
+        xp = np
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
+    else:
+        from keras import ops as xp
+    if variant == "none":
+        return x
+    squared_norm = xp.sum(xp.square(x), axis=axis, keepdims=True)
+    return x * squash_scale(squared_norm, variant, k, xp)

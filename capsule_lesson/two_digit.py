@@ -1,0 +1,60 @@
+"""The article's generalisation test: train on one digit, test on two (section 6).
+
+Each test image is joined to a shuffled partner; pairs showing the same digit twice are dropped, and
+the label of a pair is its two digits, sorted. A model scores 10 classes independently (sigmoid outputs
+or capsule norms), so it can say "both 3 and 7" without ever having seen two digits at once.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+LAYOUTS = ("side", "stacked")
+
+
+def two_digit_test_set(x, y, seed=0, layout="side"):
+    """Pair each image with a shuffled partner.
+
+    Args:
+        x: images ``(n, h, w)`` or ``(n, h, w, channels)``; y: integer labels ``(n,)``.
+        layout: ``"side"`` joins along the width (28x56, as the article's text says);
+            ``"stacked"`` along the height (56x28, as its code does).
+
+    Returns:
+        ``(images, pairs)``: the kept pairs' images and their labels ``(m, 2)``, sorted per row.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x must have shape (n, h, w) or (n, h, w, channels), got {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must be integer labels of shape ({len(x)},), got {y.shape}")
+    partner = np.random.default_rng(seed).permutation(len(x))
+    images = np.concatenate([x, x[partner]], axis=2 if layout == "side" else 1)
+    pairs = np.stack([y, y[partner]], axis=1)
+    keep = pairs[:, 0] != pairs[:, 1]
+    return images[keep], np.sort(pairs[keep], axis=1)
+
+
+class PairAccuracy(NamedTuple):
+    """``top2``: the two highest scores are the two digits (the article's first accuracy).
+    ``top2_confident``: also, the second-highest score is above 0.5 (its second accuracy)."""
+
+    top2: float
+    top2_confident: float
+
+
+def pair_accuracies(scores, pairs, threshold=0.5):
+    """The article's two accuracies for class scores ``(m, classes)`` against sorted pairs ``(m, 2)``."""
+    scores, pairs = np.asarray(scores), np.asarray(pairs)
+    if scores.ndim != 2 or pairs.ndim != 2 or pairs.shape[1] != 2 or len(scores) != len(pairs):
+        raise ValueError(
+            f"scores must be (m, classes) and pairs (m, 2) with the same m, got {scores.shape} "
+            f"and {pairs.shape}")
+    if len(scores) == 0:
+        raise ValueError("no pairs to score")
+    top2 = np.sort(np.argsort(scores, axis=1)[:, -2:], axis=1)
+    hit = np.all(top2 == np.sort(pairs, axis=1), axis=1)
+    second_score = np.sort(scores, axis=1)[:, -2]
+    return PairAccuracy(float(hit.mean()), float((hit & (second_score > threshold)).mean()))
