@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from .routing import check_routings, check_update
-from .squash import EPSILON, check_squash_variant, squash as squash_fn
+from .squash import EPSILON, check_inner_squash, check_squash_variant, squash as squash_fn
 
 PACKAGE = "capsule_lesson"
 
@@ -31,12 +31,16 @@ class Capsule(keras.layers.Layer):
         share_weights: shared W_j (True) or fully connected W_ji (False).
         squash: a name from ``capsule_lesson.SQUASH_VARIANTS``; ``squash_k`` its constant.
         update: ``"replace"`` (b = <û, v>, the article) or ``"accumulate"`` (b += <û, v>, the paper).
+        inner_squash: what makes v_j from s_j in the iterations before the last (they only feed the
+            logits): None = ``squash`` (the article), ``"unit"`` = length 1 (the author's later code),
+            ``"none"`` = s_j unchanged. The output is always ``squash(s_j)``.
         kernel_initializer: defaults to Glorot-uniform with fan-in ``input_dim`` and fan-out
             ``num_capsule * dim_capsule``, the scale of the article's conv1d kernel.
     """
 
     def __init__(self, num_capsule, dim_capsule, routings=3, share_weights=True, squash="su",
-                 update="replace", squash_k=None, kernel_initializer=None, **kwargs):
+                 update="replace", squash_k=None, inner_squash=None, kernel_initializer=None,
+                 **kwargs):
         super().__init__(**kwargs)
         for name, value in (("num_capsule", num_capsule), ("dim_capsule", dim_capsule)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -49,6 +53,7 @@ class Capsule(keras.layers.Layer):
         self.squash = squash
         self.squash_k = None if squash_k is None else float(squash_k)
         self.update = check_update(update)
+        self.inner_squash = check_inner_squash(inner_squash)
         self.kernel_initializer = (
             keras.initializers.get(kernel_initializer) if kernel_initializer is not None else None)
 
@@ -95,11 +100,14 @@ class Capsule(keras.layers.Layer):
         for r in range(self.routings):
             c = ops.softmax(b, axis=-1)                    # over upper capsules j
             s = ops.einsum("bij,bijd->bjd", c, u_hat)      # s_j = sum_i c_ij û_{j|i}
-            v = squash_fn(s, self.squash, k=self.squash_k)
-            if r < self.routings - 1:                      # the last logits would go unused
-                agreement = ops.einsum("bijd,bjd->bij", u_hat, v)
-                b = agreement if self.update == "replace" else b + agreement
-        return v
+            if r == self.routings - 1:
+                return squash_fn(s, self.squash, k=self.squash_k)   # v_j = squash(s_j)
+            if self.inner_squash is None:
+                v = squash_fn(s, self.squash, k=self.squash_k)
+            else:
+                v = squash_fn(s, self.inner_squash)
+            agreement = ops.einsum("bijd,bjd->bij", u_hat, v)   # <û_{j|i}, v_j>
+            b = agreement if self.update == "replace" else b + agreement
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_capsule, self.dim_capsule)
@@ -114,6 +122,7 @@ class Capsule(keras.layers.Layer):
             squash=self.squash,
             update=self.update,
             squash_k=self.squash_k,
+            inner_squash=self.inner_squash,
             kernel_initializer=(keras.initializers.serialize(self.kernel_initializer)
                                 if self.kernel_initializer is not None else None),
         )

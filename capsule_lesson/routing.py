@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .squash import check_squash_variant, squash as squash_fn
+from .squash import check_inner_squash, check_squash_variant, squash as squash_fn
 
 #: The names of the logit update rules.
 ROUTING_UPDATES = ("replace", "accumulate")
@@ -57,15 +57,19 @@ class RoutingResult:
     v_history: np.ndarray
 
 
-def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None):
+def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, inner_squash=None):
     """Route predictions ``u_hat`` of shape ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``.
 
     ``u_hat[..., i, j, :]`` is lower capsule i's prediction û_{j|i} for upper capsule j.
     ``squash`` names a variant of :func:`capsule_lesson.squash` (``k`` its constant).
+    ``inner_squash``: what turns s_j into the v_j that updates the logits in the intermediate iterations;
+    ``None`` means ``squash`` (the article), ``"unit"`` normalises to length 1 (the author's later code),
+    ``"none"`` uses s_j itself. The returned ``v`` always uses ``squash``.
     """
     routings = check_routings(routings)
     check_update(update)
     check_squash_variant(squash, k)
+    inner_squash = check_inner_squash(inner_squash)
     u_hat = np.asarray(u_hat, dtype=np.float64)
     if u_hat.ndim not in (3, 4):
         raise ValueError(
@@ -77,10 +81,14 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None):
 
     b = np.zeros(u_hat.shape[:3])                      # (batch, n_in, n_out)
     b_history, c_history, v_history = [], [], []
-    for _ in range(routings):
+    for r in range(routings):
         c = softmax(b, axis=-1)                        # each lower capsule splits itself over j
         s = np.einsum("bij,bijd->bjd", c, u_hat)       # s_j = sum_i c_ij û_{j|i}
-        v = squash_fn(s, squash, k=k)                  # v_j = squash(s_j)
+        last = r == routings - 1
+        if last or inner_squash is None:
+            v = squash_fn(s, squash, k=k)              # v_j = squash(s_j)
+        else:
+            v = squash_fn(s, inner_squash, k=None)
         agreement = np.einsum("bijd,bjd->bij", u_hat, v)  # <û_{j|i}, v_j>
         b_history.append(b)
         c_history.append(c)

@@ -15,6 +15,10 @@ import numpy as np
 #: The names :func:`squash` accepts.
 SQUASH_VARIANTS = ("hinton", "su", "tanh", "exp", "rational", "none")
 
+#: What may stand in for squash inside the routing loop (before the last iteration): a variant, or
+#: ``"unit"``, normalisation to length 1.
+INNER_SQUASH_OPTIONS = SQUASH_VARIANTS + ("unit",)
+
 #: Variants with a constant ``k`` in ``||x||^2 / (k + ||x||^2)``, and its default.
 SQUASH_CONSTANTS = {"hinton": 1.0, "su": 0.5}
 
@@ -40,6 +44,14 @@ def check_squash_variant(variant, k=None):
     return k
 
 
+def check_inner_squash(inner_squash):
+    """Validate an ``inner_squash`` option (None: the same squash as the output)."""
+    if inner_squash is not None and inner_squash not in INNER_SQUASH_OPTIONS:
+        raise ValueError(
+            f"unknown inner_squash {inner_squash!r}; choose None or one of {', '.join(INNER_SQUASH_OPTIONS)}")
+    return inner_squash
+
+
 def squash_scale(squared_norm, variant, k, xp):
     """The factor that multiplies ``x``: ``g(||x||) / ||x||`` as a function of ``||x||^2``.
 
@@ -54,6 +66,8 @@ def squash_scale(squared_norm, variant, k, xp):
         return -xp.expm1(-norm) / norm
     if variant == "rational":                 # ||x|| / (1 + ||x||) * x/||x||
         return 1.0 / (1.0 + norm)
+    if variant == "unit":                     # x/||x||: length 1 (only inside the routing loop)
+        return 1.0 / norm
     raise ValueError(f"unknown squash variant {variant!r}")
 
 
@@ -75,7 +89,7 @@ def squash(x, variant="hinton", axis=-1, k=None):
     Returns:
         Same type and shape as ``x`` (NumPy in, NumPy out).
     """
-    k = check_squash_variant(variant, k)
+    k = None if variant == "unit" else check_squash_variant(variant, k)
     if _is_numpy_like(x):
         xp = np
         x = np.asarray(x)

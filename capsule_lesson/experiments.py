@@ -1,0 +1,180 @@
+"""Every training run behind the course's published numbers, as named plans anyone can re-run.
+
+    python -m capsule_lesson.experiments run --plan article --out runs/          # notebooks 06-07
+    python -m capsule_lesson.experiments run --plan all --workers 8 --out runs/   # + notebook 08 ablations
+    python -m capsule_lesson.experiments summarize runs/ --out capsule_lesson/results/
+
+``run`` trains each job with :func:`capsule_lesson.train.train` (one ``record.json`` per job, in
+``runs/<job name>/``), several jobs at once in separate processes, skipping jobs already done;
+``--deadline`` stops starting new jobs after that many seconds. ``summarize`` gathers the records into
+``runs.csv`` (one row per run) and ``summary.csv`` (mean and std over seeds per configuration).
+"""
+
+import argparse
+import csv
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+SEEDS = (0, 1, 2)
+
+
+def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
+    epochs = epochs or (20 if model == "cnn" else 10)
+    parts = [dataset, model] + [f"{k}-{v}" for k, v in sorted(config.items())] + [f"seed{seed}"]
+    return {"name": "_".join(parts), "model": model, "seed": seed, "dataset": dataset,
+            "epochs": epochs, "keep_weights": keep_weights, "config": config}
+
+
+def plan(name):
+    """The jobs of a plan, in priority order."""
+    jobs = []
+    if name in ("article", "all"):
+        for seed in SEEDS:
+            jobs.append(_job("cnn", seed, keep_weights=seed == 0))
+            jobs.append(_job("capsule", seed, keep_weights=seed == 0, routings=3, update="replace"))
+            jobs.append(_job("capsule", seed, keep_weights=seed == 0, routings=3, update="accumulate"))
+    if name in ("routing", "all"):
+        for seed in SEEDS:
+            for routings in (1, 2, 5, 10):
+                for update in ("replace", "accumulate"):
+                    jobs.append(_job("capsule", seed, routings=routings, update=update))
+    if name in ("squash", "all"):
+        for seed in SEEDS:
+            for squash in ("hinton", "tanh", "exp", "rational", "none"):
+                jobs.append(_job("capsule", seed, squash=squash))
+            for inner in ("unit", "none"):
+                jobs.append(_job("capsule", seed, inner_squash=inner))
+    if name in ("fashion", "all"):
+        for seed in SEEDS:
+            jobs.append(_job("cnn", seed, dataset="fashion_mnist", keep_weights=seed == 0))
+            jobs.append(_job("capsule", seed, dataset="fashion_mnist", keep_weights=seed == 0))
+    if not jobs:
+        raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion or all")
+    if name == "all":  # the article's runs first, then every study's first seed before its second
+        n = len(SEEDS) * 3
+        jobs = jobs[:n] + sorted(jobs[n:], key=lambda j: j["seed"])
+    return jobs
+
+
+def job_command(job, out, data=None, epochs=None, train_limit=None):
+    cmd = [sys.executable, "-m", "capsule_lesson.train", "--model", job["model"],
+           "--dataset", job["dataset"], "--epochs", str(epochs or job["epochs"]), "--seed", str(job["seed"]),
+           "--out", str(pathlib.Path(out) / job["name"]), "--verbose", "2"]
+    for key, value in job["config"].items():
+        cmd += ["--" + key.replace("_", "-"), str(value)]
+    if data:
+        cmd += ["--data", data]
+    if train_limit:
+        cmd += ["--train-limit", str(train_limit)]
+    return cmd
+
+
+def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=None, train_limit=None):
+    """Train the plan's jobs not yet done; ``only``/``epochs``/``train_limit`` make a quick smoke run."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    queue = [j for j in plan(plan_name) if not (out / j["name"] / "record.json").exists()][:only]
+    start, running, done = time.time(), [], []
+    while queue or running:
+        for job, proc, log in list(running):
+            if proc.poll() is not None:
+                running.remove((job, proc, log))
+                log.close()
+                weights = out / job["name"] / "model.weights.h5"
+                if not job["keep_weights"] and weights.exists():
+                    weights.unlink()  # the record keeps its hash; only shipped weights are kept
+                done.append((job["name"], proc.returncode))
+                print(f"[{time.time() - start:6.0f}s] {job['name']}: exit {proc.returncode}", flush=True)
+        late = deadline is not None and time.time() - start > deadline
+        while queue and len(running) < workers and not late:
+            job = queue.pop(0)
+            (out / job["name"]).mkdir(parents=True, exist_ok=True)
+            log = open(out / job["name"] / "train.log", "w")
+            proc = subprocess.Popen(job_command(job, out, data, epochs, train_limit), stdout=log, stderr=subprocess.STDOUT)
+            running.append((job, proc, log))
+        if late and queue:
+            print(f"deadline reached: {len(queue)} jobs not started", flush=True)
+            queue = []
+        time.sleep(1)
+    return done
+
+
+def load_records(runs):
+    return [json.loads(p.read_text()) for p in sorted(pathlib.Path(runs).glob("*/record.json"))]
+
+
+def flatten(record):
+    m = record["metrics"]
+    row = {"dataset": record["dataset"], "model": record["model"], "seed": record["seed"],
+           "epochs": record["epochs"],
+           "routings": record["config"].get("routings", ""), "update": record["config"].get("update", ""),
+           "squash": record["config"].get("squash", ""),
+           "inner_squash": record["config"].get("inner_squash") or "",
+           "test_accuracy": m["test_accuracy"], "train_time_s": record["train_time_s"]}
+    for layout, acc in m["two_digit"].items():
+        row[f"{layout}_top2"] = acc["top2"]
+        row[f"{layout}_top2_confident"] = acc["top2_confident"]
+    return row
+
+
+def summarize(runs, out):
+    import numpy as np
+
+    rows = [flatten(r) for r in load_records(runs)]
+    if not rows:
+        raise FileNotFoundError(f"no record.json under {runs}")
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ("dataset", "model", "epochs", "routings", "update", "squash", "inner_squash")
+    metrics = [k for k in rows[0] if k not in keys + ("seed",)]
+    with open(out / "runs.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys + ("seed",))))
+    groups = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    with open(out / "summary.csv", "w", newline="") as f:
+        fields = list(keys) + ["seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for key, group in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+            summary = dict(zip(keys, key), seeds=len(group))
+            for m in metrics:
+                values = np.array([r[m] for r in group], dtype=float)
+                summary[f"{m}_mean"] = round(float(values.mean()), 6)
+                summary[f"{m}_std"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 6)
+            writer.writerow(summary)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m capsule_lesson.experiments")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="train the jobs of a plan")
+    p_run.add_argument("--plan", default="article")
+    p_run.add_argument("--out", default="runs")
+    p_run.add_argument("--workers", type=int, default=1)
+    p_run.add_argument("--deadline", type=float, default=None, help="seconds after which no job starts")
+    p_run.add_argument("--data", default=None)
+    p_run.add_argument("--only", type=int, default=None, help="smoke run: the first N jobs only")
+    p_run.add_argument("--epochs", type=int, default=None, help="smoke run: override every job's epochs")
+    p_run.add_argument("--train-limit", type=int, default=None, help="smoke run: first N training images")
+    p_sum = sub.add_parser("summarize", help="gather records into CSV tables")
+    p_sum.add_argument("runs")
+    p_sum.add_argument("--out", default="capsule_lesson/results")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        done = run(args.plan, args.out, args.workers, args.deadline, args.data, args.only,
+                   args.epochs, args.train_limit)
+        failed = [name for name, code in done if code != 0]
+        print(f"{len(done)} jobs finished, {len(failed)} failed {failed}")
+    else:
+        print(f"{len(summarize(args.runs, args.out))} runs summarized into {args.out}")
+
+
+if __name__ == "__main__":
+    main()

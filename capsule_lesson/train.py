@@ -1,0 +1,161 @@
+"""Train the article's models and record everything needed to trust the result.
+
+    python -m capsule_lesson.train --model capsule --epochs 10 --seed 0 --out runs/capsule-seed0
+    python -m capsule_lesson.train --model cnn --epochs 20 --seed 0 --out runs/cnn-seed0
+
+Writes ``model.weights.h5`` and ``record.json`` (command, seed, versions, device, wall time, per-epoch
+history, test accuracy, and both two-digit accuracies in both layouts) into ``--out``.
+Data come from :func:`capsule_lesson.load_mnist` (``--data`` or ``$CAPSULE_LESSON_DATA``; ``--subset``
+for a quick run on the bundled subset).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import shlex
+import sys
+import time
+
+import numpy as np
+
+from .two_digit import LAYOUTS, pair_accuracies, two_digit_test_set
+
+MODELS = ("cnn", "capsule")
+DATASETS = ("mnist", "fashion_mnist")
+
+
+def to_model_input(images):
+    """uint8 images ``(n, h, w)`` -> float32 in [0, 1], shape ``(n, h, w, 1)``."""
+    return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
+
+
+def build_model(name, routings=3, update="replace", squash="su", inner_squash=None):
+    """A compiled ``cnn_baseline()`` or ``capsule_model(...)``."""
+    from .models import capsule_model, cnn_baseline
+
+    if name == "cnn":
+        return cnn_baseline()
+    if name == "capsule":
+        return capsule_model(routings=routings, update=update, squash=squash, inner_squash=inner_squash)
+    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+
+
+def load_dataset(name, path=None, subset=False):
+    from . import data
+
+    loader = {"mnist": data.load_mnist, "fashion_mnist": data.load_fashion_mnist}.get(name)
+    if loader is None:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return loader(path, subset=subset)
+
+
+def evaluate(model, x_test, y_test, pair_seed=0, batch_size=500):
+    """Single-image accuracy, and the article's two accuracies on two-image tests in both layouts."""
+    scores = model.predict(to_model_input(x_test), batch_size=batch_size, verbose=0)
+    metrics = {"test_accuracy": float(np.mean(scores.argmax(1) == y_test)), "two_digit": {}}
+    for layout in LAYOUTS:
+        images, pairs = two_digit_test_set(x_test, y_test, seed=pair_seed, layout=layout)
+        pair_scores = model.predict(to_model_input(images), batch_size=batch_size, verbose=0)
+        acc = pair_accuracies(pair_scores, pairs)
+        metrics["two_digit"][layout] = {"top2": acc.top2, "top2_confident": acc.top2_confident,
+                                        "pairs": int(len(pairs))}
+    return metrics
+
+
+def versions():
+    import keras
+
+    backend = keras.backend.backend()
+    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    backend_version = __import__(backend_module).__version__ if backend_module else None
+    return {"python": platform.python_version(), "numpy": np.__version__, "keras": keras.__version__,
+            "backend": backend, "backend_version": backend_version}
+
+
+def device_description():
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+        return ", ".join(sorted({d.device_kind for d in jax.devices()}))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
+    return keras.backend.backend()
+
+
+def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnist", data_path=None,
+          subset=False, train_limit=None, batch_size=128, learning_rate=1e-3, routings=3,
+          update="replace", squash="su", inner_squash=None, verbose=1, command=None):
+    """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (x_train, y_train), (x_test, y_test) = load_dataset(dataset, data_path, subset)
+    if train_limit:
+        x_train, y_train = x_train[:train_limit], y_train[:train_limit]
+
+    model = build_model(model_name, routings, update, squash, inner_squash)
+    if learning_rate != 1e-3:
+        model.optimizer.learning_rate = learning_rate
+    start = time.time()
+    history = model.fit(
+        to_model_input(x_train), keras.utils.to_categorical(y_train, 10),
+        batch_size=batch_size, epochs=epochs, verbose=verbose,
+        validation_data=(to_model_input(x_test), keras.utils.to_categorical(y_test, 10)))
+    train_time = time.time() - start
+    weights = out / "model.weights.h5"
+    model.save_weights(weights)
+    metrics = evaluate(model, x_test, y_test)
+
+    record = {
+        "command": command or "python -m capsule_lesson.train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "model": model_name, "dataset": dataset, "subset": bool(subset),
+        "train_images": int(len(x_train)), "test_images": int(len(x_test)),
+        "seed": seed, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+        "config": {"routings": routings, "update": update, "squash": squash, "inner_squash": inner_squash}
+        if model_name == "capsule" else {},
+        "parameters": int(model.count_params()),
+        "versions": versions(), "device": device_description(),
+        "train_time_s": round(train_time, 1),
+        "history": {k: [round(float(x), 6) for x in v] for k, v in history.history.items()},
+        "metrics": metrics,
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+    (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m capsule_lesson.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=MODELS, default="capsule")
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 20 for cnn, 10 for capsule (the article's code)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="folder for model.weights.h5 and record.json")
+    parser.add_argument("--data", default=None, help="dataset .npz or folder (default: $CAPSULE_LESSON_DATA, ...)")
+    parser.add_argument("--subset", action="store_true", help="train on the bundled subset (quick check)")
+    parser.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--routings", type=int, default=3)
+    parser.add_argument("--update", default="replace")
+    parser.add_argument("--squash", default="su")
+    parser.add_argument("--inner-squash", default=None)
+    parser.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (1: progress bar)")
+    args = parser.parse_args(argv)
+    epochs = args.epochs if args.epochs is not None else (20 if args.model == "cnn" else 10)
+    record = train(args.model, epochs, args.seed, args.out, args.dataset, args.data, args.subset,
+                   args.train_limit, args.batch_size, args.learning_rate, args.routings, args.update,
+                   args.squash, args.inner_squash, args.verbose)
+    print(json.dumps(record["metrics"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
