@@ -6,10 +6,16 @@ article's two models (importing the package registers the layers, so saved model
 ``custom_objects``).
 """
 
+from ._quiet import quiet_native_stderr
+
+with quiet_native_stderr():
+    import keras  # noqa: F401  (imported here, quietly, before the modules that need it)
+
 from .appetisers import aggregation_weights, fixed_point_inverse, inverse_by_bisection, softmax_aggregate
 from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, MarginLoss, margin_loss
 from .models import capsule_model, cnn_baseline
 from .data import DataFileError, SubsetWarning, load_fashion_mnist, load_mnist
+from .pretrained import PRETRAINED, load_pretrained, pretrained_record
 from .routing import ROUTING_UPDATES, RoutingResult, coupling_entropy, dynamic_routing
 from .squash import SQUASH_CONSTANTS, SQUASH_VARIANTS, squash
 from .two_digit import PairAccuracy, pair_accuracies, two_digit_test_set
@@ -23,5 +29,5 @@ __all__ = [
     "load_mnist", "load_fashion_mnist", "DataFileError", "SubsetWarning",
     "two_digit_test_set", "pair_accuracies", "PairAccuracy",
     "Capsule", "CapsuleLength", "FeatureMapToCapsules", "MarginLoss", "margin_loss",
-    "cnn_baseline", "capsule_model",
+    "cnn_baseline", "capsule_model", "PRETRAINED", "load_pretrained", "pretrained_record",
 ]

@@ -3,6 +3,7 @@
     python -m capsule_lesson.experiments run --plan article --out runs/          # notebooks 06-07
     python -m capsule_lesson.experiments run --plan all --workers 8 --out runs/   # + notebook 08 ablations
     python -m capsule_lesson.experiments summarize runs/ --out capsule_lesson/results/
+    python -m capsule_lesson.experiments summarize capsule_lesson/results/records --out capsule_lesson/results
 
 ``run`` trains each job with :func:`capsule_lesson.train.train` (one ``record.json`` per job, in
 ``runs/<job name>/``), several jobs at once in separate processes, skipping jobs already done;
@@ -103,7 +104,10 @@ def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=N
 
 
 def load_records(runs):
-    return [json.loads(p.read_text()) for p in sorted(pathlib.Path(runs).glob("*/record.json"))]
+    """Records from ``runs/<job>/record.json`` (a run folder) or ``records/<job>.json`` (shipped)."""
+    runs = pathlib.Path(runs)
+    files = sorted(runs.glob("*/record.json")) + sorted(runs.glob("*.json"))
+    return [json.loads(p.read_text()) for p in files]
 
 
 def flatten(record):

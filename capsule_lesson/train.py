@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from .pretrained import save_model_weights
 from .two_digit import LAYOUTS, pair_accuracies, two_digit_test_set
 
 MODELS = ("cnn", "capsule")
@@ -111,7 +112,7 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
         validation_data=(to_model_input(x_test), keras.utils.to_categorical(y_test, 10)))
     train_time = time.time() - start
     weights = out / "model.weights.h5"
-    model.save_weights(weights)
+    save_model_weights(model, weights)
     metrics = evaluate(model, x_test, y_test)
 
     record = {
