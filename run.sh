@@ -3,7 +3,7 @@
 #   bash run.sh lab     set up .venv (first time) and open the course in JupyterLab
 #   bash run.sh test    set up .venv (first time) and run the whole test suite
 #   bash run.sh setup   only set up .venv
-# Needs only Python >= 3.10 (PYTHON=python3.12 bash run.sh ... picks another interpreter).
+# Needs only Python >= 3.11 (PYTHON=python3.12 bash run.sh ... picks another interpreter).
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from capsule_lesson import pair_accuracies, two_digit_test_set
+
+
+def digits(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    x = np.zeros((n, 28, 28), np.uint8)
+    x[np.arange(n), y, 0] = 255          # mark each image with its label, to trace the pairing
+    return x, y
+
+
+@pytest.mark.parametrize("layout, shape", [("side", (28, 56)), ("stacked", (56, 28))])
+def test_layouts_and_labels(layout, shape):
+    x, y = digits()
+    images, pairs = two_digit_test_set(x, y, seed=3, layout=layout)
+    assert images.shape[1:] == shape
+    assert np.all(pairs[:, 0] < pairs[:, 1])                      # distinct, sorted
+    halves = (images[:, :, :28], images[:, :, 28:]) if layout == "side" else (images[:, :28], images[:, 28:])
+    marks = np.sort(np.stack([h[:, :, 0].argmax(1) for h in halves], 1), 1)
+    np.testing.assert_array_equal(marks, pairs)                  # each image holds the digits it is labelled with
+    assert len(pairs) < len(y) and len(pairs) > 0.8 * len(y)    # about 1/10 of pairs repeat a digit
+
+
+def test_seeded_and_channel_axis_kept():
+    x, y = digits()
+    a = two_digit_test_set(x, y, seed=1)
+    b = two_digit_test_set(x, y, seed=1)
+    c = two_digit_test_set(x, y, seed=2)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+    images, _ = two_digit_test_set(x[..., None], y, layout="side")
+    assert images.shape[1:] == (28, 56, 1)
+
+
+def test_bad_inputs():
+    x, y = digits()
+    with pytest.raises(ValueError, match="unknown layout 'diagonal'"):
+        two_digit_test_set(x, y, layout="diagonal")
+    with pytest.raises(ValueError, match="y must be integer labels"):
+        two_digit_test_set(x, y[:-1])
+
+
+def test_pair_accuracies_by_hand():
+    scores = np.array([[0.9, 0.8, 0.1],    # top-2 {0,1}, second 0.8  -> A and B
+                       [0.9, 0.3, 0.1],    # top-2 {0,1}, second 0.3  -> A only
+                       [0.1, 0.9, 0.95],   # top-2 {1,2}, wrong pair  -> neither
+                       [0.6, 0.1, 0.7]])   # top-2 {0,2}, second 0.6  -> A and B
+    pairs = np.array([[0, 1], [1, 0], [0, 1], [0, 2]])
+    acc = pair_accuracies(scores, pairs)
+    assert acc.top2 == pytest.approx(0.75) and acc.top2_confident == pytest.approx(0.5)
+    top2, confident = acc
+    assert (top2, confident) == (acc.top2, acc.top2_confident)
+
+
+def test_pair_accuracies_shape_errors():
+    with pytest.raises(ValueError, match="scores must be"):
+        pair_accuracies(np.zeros((3, 10)), np.zeros((4, 2)))
