@@ -4,6 +4,7 @@
     python -m capsule_lesson.experiments run --plan all --workers 8 --out runs/   # + notebook 08 ablations
     python -m capsule_lesson.experiments summarize runs/ --out capsule_lesson/results/
     python -m capsule_lesson.experiments summarize capsule_lesson/results/records --out capsule_lesson/results
+    python -m capsule_lesson.experiments report      # the README's results table, in Markdown
 
 ``run`` trains each job with :func:`capsule_lesson.train.train` (one ``record.json`` per job, in
 ``runs/<job name>/``), several jobs at once in separate processes, skipping jobs already done;
@@ -155,6 +156,42 @@ def summarize(runs, out):
     return rows
 
 
+#: What the article reports (section 6): top-2 accuracy A and A-with-second-score-above-0.5 B.
+ARTICLE_TWO_DIGIT = {"cnn": "≈40% / ≈10%", "capsule": "> 90% / > 90%"}
+
+
+def markdown_report(runs, dataset="mnist"):
+    """A Markdown table of mean ± std over seeds per configuration (the README's results table)."""
+    import numpy as np
+
+    rows = [flatten(r) for r in load_records(runs) if r["dataset"] == dataset]
+    groups = {}
+    for row in rows:
+        key = (row["model"], row["update"], row["routings"], row["squash"], row["inner_squash"])
+        groups.setdefault(key, []).append(row)
+
+    def cell(group, metric):
+        values = np.array([r[metric] for r in group]) * 100
+        if len(values) == 1:
+            return f"{values[0]:.1f}"
+        return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+
+    lines = ["| model | routing | squash | seeds | test acc. % | side A % | side B % | stacked A % | stacked B % |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    order = sorted(groups, key=lambda k: (k[0] != "cnn", str(k[1]) != "replace", str(k[2]), str(k[3]), k[4]))
+    for key in order:
+        model, update, routings, squash, inner = key
+        group = groups[key]
+        test = np.array([r["test_accuracy"] for r in group]) * 100
+        test_cell = f"{test.mean():.2f}" + (f" ± {test.std(ddof=1):.2f}" if len(test) > 1 else "")
+        routing = f"{update}, r={routings}" if model == "capsule" else "—"
+        squash_cell = (squash + (f" (inner: {inner})" if inner else "")) if model == "capsule" else "—"
+        lines.append(f"| {model} | {routing} | {squash_cell} | {len(group)} | {test_cell} | "
+                     f"{cell(group, 'side_top2')} | {cell(group, 'side_top2_confident')} | "
+                     f"{cell(group, 'stacked_top2')} | {cell(group, 'stacked_top2_confident')} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m capsule_lesson.experiments")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -170,7 +207,13 @@ def main(argv=None):
     p_sum = sub.add_parser("summarize", help="gather records into CSV tables")
     p_sum.add_argument("runs")
     p_sum.add_argument("--out", default="capsule_lesson/results")
+    p_rep = sub.add_parser("report", help="print the Markdown results table")
+    p_rep.add_argument("runs", nargs="?", default="capsule_lesson/results/records")
+    p_rep.add_argument("--dataset", default="mnist")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        print(markdown_report(args.runs, args.dataset))
+        return
     if args.command == "run":
         done = run(args.plan, args.out, args.workers, args.deadline, args.data, args.only,
                    args.epochs, args.train_limit)

@@ -49,3 +49,11 @@ def test_no_machine_paths_in_tracked_text():
             if pattern.search(path.read_text(errors="ignore")):
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, f"absolute machine paths in {offenders}"
+
+
+def test_readme_results_table_is_the_one_the_records_give():
+    from capsule_lesson.experiments import markdown_report
+
+    table = markdown_report(ROOT / "capsule_lesson" / "results" / "records")
+    assert table in (ROOT / "README.md").read_text(), (
+        "README's results table is stale: paste `python -m capsule_lesson.experiments report`")
