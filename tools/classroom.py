@@ -122,6 +122,9 @@ def main(argv=None) -> int:
         return 0
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not args.full and not any(is_widget_cell(c) for c in nbformat.read(args.notebook, as_version=4).cells):
+        print(f"{args.notebook} has no slider: serving it whole (code hidden) instead", file=sys.stderr)
+        args.full = True
     tmp = None
     if args.full:
         served = args.notebook

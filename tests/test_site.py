@@ -1,0 +1,217 @@
+"""The course website: tools/build_site.py renders every notebook and a contents page, and every link resolves."""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+CHROMIUM = Path(os.environ.get("CAPSULE_LESSON_CHROMIUM", "/usr/bin/chromium"))
+
+pytest.importorskip("nbconvert", reason="nbconvert renders the site (pip install -e '.[test]')")
+
+
+class Page(HTMLParser):
+    """Links (href/src), element ids and visible text of one HTML page."""
+
+    def __init__(self, path: Path):
+        super().__init__(convert_charrefs=True)
+        self.links, self.ids, self.text, self.scripts = [], set(), [], []
+        self._in_script = False
+        self.feed(path.read_text(encoding="utf-8"))
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("href", "src"):
+            if attrs.get(key) is not None:
+                self.links.append((tag, attrs[key]))
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"):
+            self.ids.add(attrs["name"])
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append(attrs.get("src") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if not self._in_script:
+            self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site") / "site"
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "build_site.py"), "--out", str(out), "-q"],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def pages(site):
+    return {path.relative_to(site).as_posix(): Page(path) for path in site.rglob("*.html")}
+
+
+@pytest.fixture(scope="module")
+def sources(site):
+    return {path.relative_to(site).as_posix(): path.read_text(encoding="utf-8") for path in site.rglob("*.html")}
+
+
+def notebook_title(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if re.match(r"#{1,6}\s", line):
+                    return re.sub(r"[*_`]", "", line.lstrip("#").strip())
+    raise AssertionError("notebook without a heading")
+
+
+def test_every_notebook_has_a_page_with_its_title_and_outputs(pages, sources):
+    assert NOTEBOOKS, "no notebooks found"
+    for path in NOTEBOOKS:
+        page_name = f"notebooks/{path.stem}.html"
+        assert page_name in pages, f"{path.name} has no page"
+        nb = nbformat.read(path, as_version=4)
+        text = " ".join(pages[page_name].text)
+        assert notebook_title(nb) in text
+        # the committed outputs are on the page: one <img> per stored image, no stored widget left behind
+        stored = sum("image/png" in out.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                     for out in c.get("outputs", []) if WIDGET_MIME not in out.get("data", {}))
+        images = sum(1 for tag, url in pages[page_name].links if tag == "img" and url.startswith("data:image/png"))
+        assert images == stored, (path.name, images, stored)
+        sliders = sum(WIDGET_MIME in out.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                      for out in c.get("outputs", []))
+        source = sources[page_name]
+        assert source.count('<div class="course-slider-note">') == sliders
+        assert WIDGET_MIME not in source
+
+
+def test_contents_page_has_the_readme_introduction_and_every_notebook(pages):
+    index = pages["index.html"]
+    text = re.sub(r"\s+", " ", " ".join(index.text))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tagline = next(line for line in readme.splitlines() if line.startswith("*") and line.endswith("*"))
+    assert tagline.strip("*") in text
+    assert "A Jupyter notebook course on capsule networks" in text
+    hrefs = {url for tag, url in index.links if tag == "a"}
+    for path in NOTEBOOKS:
+        assert f"notebooks/{path.stem}.html" in hrefs, f"contents page does not link {path.name}"
+
+
+def test_every_link_resolves(site, pages):
+    broken, external = [], set()
+    for name, page in pages.items():
+        for tag, url in page.links:
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https"):
+                external.add(parts.netloc)
+                continue
+            if parts.scheme == "data":
+                continue
+            assert not parts.scheme and not url.startswith("/"), f"{name}: non-relative link {url}"
+            target = (site / name).parent / unquote(parts.path) if parts.path else site / name
+            target = target.resolve()
+            if site.resolve() not in target.parents or not target.is_file():
+                broken.append(f"{name}: {url}")
+            elif parts.fragment and target.suffix == ".html":
+                ids = pages[target.relative_to(site.resolve()).as_posix()].ids
+                if not {parts.fragment, unquote(parts.fragment)} & ids:   # as browsers match fragments
+                    broken.append(f"{name}: {url} (no such anchor)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+    assert external, "expected the article's links at least"
+
+
+def test_navigation_links_follow_the_course_order(sources):
+    order = ["index.html"] + [f"notebooks/{p.stem}.html" for p in NOTEBOOKS]
+    for i, name in enumerate(order):
+        rel = {}
+        for url, kind in re.findall(r'<a href="([^"]+)" rel="(prev|next|contents)"', sources[name]):
+            rel.setdefault(kind, set()).add(os.path.normpath(Path(name).parent / url))
+        assert rel.get("contents") == {"index.html"}, (name, rel)
+        if i + 1 < len(order):
+            assert rel.get("next") == {order[i + 1]}, (name, rel)
+        else:
+            assert "next" not in rel, (name, rel)
+        if i >= 1:
+            assert rel.get("prev") == {order[i - 1]}, (name, rel)
+
+
+INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
+
+
+def math_snippets(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            source = re.sub(r"`[^`]*`", "", cell.source)        # code spans are not math
+            yield from (m.group(0) for m in INLINE_MATH.finditer(source))
+
+
+def test_math_is_marked_up_for_mathjax(pages, sources):
+    """Formulas reach the page as TeX between $...$, and the page configures and loads MathJax.
+
+    MathJax itself comes from a CDN, which this test does not (and cannot, offline) load.
+    """
+    checked = 0
+    for path in NOTEBOOKS:
+        name = f"notebooks/{path.stem}.html"
+        snippets = list(math_snippets(nbformat.read(path, as_version=4)))
+        if not snippets:
+            continue
+        source = sources[name]
+        assert any("mathjax" in src.lower() for src in pages[name].scripts), f"{name} does not load MathJax"
+        assert "MathJax.Hub.Config" in source and "inlineMath: [ ['$','$']" in source
+        text = html.unescape(source)
+        missing = [s for s in snippets if s not in text]
+        assert not missing, f"{name}: formulas changed on the way to HTML: {missing[:5]}"
+        checked += len(snippets)
+    assert checked > 20, "expected the notebooks to contain formulas"
+
+
+def test_no_machine_paths_in_the_site(sources):
+    for name, text in sources.items():
+        assert str(ROOT) not in text, f"{name} contains the build machine's path"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("playwright") is None or not CHROMIUM.exists(),
+                    reason="needs Playwright and Chromium at /usr/bin/chromium (Debian's `chromium`)")
+def test_navigation_works_in_a_browser(site):
+    """Click through the site in headless Chromium: contents -> first notebook -> next -> contents."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            page = browser.new_page()
+            page.route(re.compile(r"^https?://"), lambda route: route.abort())   # offline, like the machine
+            page.goto((site / "index.html").as_uri())
+            first = nbformat.read(NOTEBOOKS[0], as_version=4)
+            page.locator("main a", has_text=notebook_title(first)).first.click()
+            page.wait_for_url(re.compile(re.escape(NOTEBOOKS[0].stem) + r"\.html$"))
+            assert notebook_title(first) in page.title()
+            if len(NOTEBOOKS) > 1:
+                page.locator(".course-nav-top a[rel=next]").click()
+                page.wait_for_url(re.compile(re.escape(NOTEBOOKS[1].stem) + r"\.html$"))
+                page.locator(".course-nav-top a[rel=prev]").click()
+                page.wait_for_url(re.compile(re.escape(NOTEBOOKS[0].stem) + r"\.html$"))
+            page.locator(".course-nav-bottom a[rel=contents]").click()
+            page.wait_for_url(re.compile(r"/index\.html$"))
+        finally:
+            browser.close()

@@ -1,0 +1,247 @@
+"""Render the course as a static website: a contents page and every notebook, with its committed outputs.
+
+    .venv/bin/python tools/build_site.py              # writes site/ (open site/index.html)
+    .venv/bin/python tools/build_site.py --out DIR    # somewhere else
+    .venv/bin/python tools/build_site.py --mathjax-url URL   # e.g. a MathJax 2 copy you serve yourself
+
+Nothing is executed: the pages show the outputs stored in the notebooks. Rendering is nbconvert's HTML exporter
+with JupyterLab's look (template tools/site_template/course, which adds previous / contents / next links).
+Math stays TeX for MathJax, which the pages load from a CDN (so formulas need a network connection; everything
+else works offline). Sliders need a kernel: on the site each one is replaced by a note (the notebook draws each
+slider's figure once with its default values beforehand, so the picture is still there). Links between notebooks are rewritten to the pages;
+repository files the notebooks or the README link to are copied next to the pages, so every link resolves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import posixpath
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = Path(__file__).resolve().parent / "site_template"
+SITE_TITLE = "Capsule Lesson"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+SLIDER_NOTE = ('<div class="course-slider-note">An interactive slider stands here; it needs a running Python kernel. '
+               'Open this notebook in JupyterLab (<code>bash run.sh lab</code>) or in classroom mode '
+               '(<code>python tools/classroom.py {notebook}</code>) to move it.</div>')
+
+
+@dataclass
+class Page:
+    source: Path          # the notebook (or README.md for the contents page)
+    href: str             # path of the page inside the site, e.g. "notebooks/03_squash.html"
+    title: str
+    blurb: str = ""       # one line for the contents page
+
+
+class ReplaceWidgets(Preprocessor):
+    """Widget views become a short note (a static page has no kernel to drive them)."""
+
+    notebook = ""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            outputs = []
+            for out in cell.get("outputs", []):
+                if WIDGET_MIME in out.get("data", {}):
+                    out = nbformat.v4.new_output(
+                        "display_data", data={"text/html": SLIDER_NOTE.format(notebook=self.notebook)})
+                outputs.append(out)
+            cell.outputs = outputs
+        return cell, resources
+
+
+def markdown_headings(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                m = re.match(r"#{1,6}\s+(.*)", line)
+                if m:
+                    yield m.group(1).strip()
+
+
+def plain(markdown: str) -> str:
+    """A heading as plain text (no emphasis, links or code marks)."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    return re.sub(r"[*_`]", "", text).strip()
+
+
+def readme_parts(readme: str) -> tuple[str, str, dict[str, tuple[str, str]]]:
+    """(title line, introduction, {notebook file name: (article sections, what it does)}) from README.md."""
+    lines = readme.splitlines()
+    title = next((l for l in lines if l.startswith("# ")), f"# {SITE_TITLE}")
+    start = lines.index(title) + 1 if title in lines else 0
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    intro = "\n".join(lines[start:end]).strip()
+    rows = {}
+    for line in lines:
+        m = re.match(r"\|\s*\[[^\]]*\]\((?:\./)?notebooks/([^)]+\.ipynb)\)\s*\|([^|]*)\|(.*)\|\s*$", line)
+        if m:
+            rows[m.group(1)] = (m.group(2).strip(), m.group(3).strip())
+    return title, intro, rows
+
+
+def contents_notebook(readme_path: Path, pages: list[Page]):
+    title, intro, _ = readme_parts(readme_path.read_text(encoding="utf-8"))
+    items = "\n".join(f"{i}. [{p.title}]({p.source.as_posix()})" + (f" — {p.blurb}" if p.blurb else "")
+                      for i, p in enumerate(pages, 1))
+    how = ("## Run it yourself\n\n"
+           "These pages show the notebooks with their stored outputs. To move the sliders, clone the repository "
+           "and run `bash run.sh lab` (JupyterLab), or project only the sliders with "
+           "`python tools/classroom.py notebooks/04_dynamic_routing.ipynb` (classroom mode, "
+           "see [docs/classroom.md](docs/classroom.md)).")
+    nb = nbformat.v4.new_notebook(metadata={"title": SITE_TITLE})
+    nb.cells = [nbformat.v4.new_markdown_cell(f"{title}\n\n{intro}"),
+                nbformat.v4.new_markdown_cell(f"## Contents\n\n{items}"),
+                nbformat.v4.new_markdown_cell(how)]
+    return nb
+
+
+HREF = re.compile(r'(?P<attr>\b(?:href|src))="(?P<url>[^"]*)"')
+
+
+def relative_href(from_href: str, to_href: str) -> str:
+    """The link from one site page to another (both given relative to the site root)."""
+    return posixpath.relpath(to_href, posixpath.dirname(from_href) or ".")
+
+
+def rewrite_links(page_html: str, page: Page, pages_by_source: dict[Path, Page], out: Path,
+                  markdown_pages: dict[Path, Page]) -> str:
+    """Point links at the site's pages; copy linked repository files into the site.
+
+    A link to another markdown file of the repository (e.g. docs/classroom.md) is queued in ``markdown_pages``
+    to be rendered as a page of its own.
+    """
+    page_dir = (ROOT / page.source).parent
+
+    def fix(m):
+        url = html.unescape(m.group("url"))
+        if not url or url.startswith(("#", "/", "data:", "mailto:", "javascript:")) or re.match(r"\w+://", url):
+            return m.group(0)
+        path, _, fragment = url.partition("#")
+        target = (page_dir / unquote(path)).resolve()
+        try:
+            rel = target.relative_to(ROOT)
+        except ValueError:
+            return m.group(0)             # outside the repository: left as it is (the site test flags it)
+        if target in pages_by_source:
+            new = pages_by_source[target].href
+        elif target.suffix == ".md" and target.is_file():
+            new = markdown_pages.setdefault(target, Page(rel, rel.with_suffix(".html").as_posix(),
+                                                         plain(next(markdown_headings_of(target), rel.stem)))).href
+        elif target.is_file():
+            new = rel.as_posix()
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(target, out / rel)
+        else:
+            return m.group(0)             # a missing file: left as it is (the site test flags it)
+        new = relative_href(page.href, new) + (f"#{fragment}" if fragment else "")
+        return f'{m.group("attr")}="{html.escape(new, quote=True)}"'
+
+    return HREF.sub(fix, page_html)
+
+
+def markdown_headings_of(path: Path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(path.read_text(encoding="utf-8"))]
+    return markdown_headings(nb)
+
+
+def nav(page: Page, prev: Page | None, next_: Page | None, contents: Page) -> dict:
+    course = {"site_title": SITE_TITLE, "contents": relative_href(page.href, contents.href), "prev": None,
+              "next": None}
+    for key, other in (("prev", prev), ("next", next_)):
+        if other is not None:
+            course[key] = {"href": relative_href(page.href, other.href), "title": other.title}
+    return course
+
+
+MARKER = ".capsule-lesson-site"   # marks a folder this script made, so a rebuild may delete it
+
+
+def build(out: Path = ROOT / "site", mathjax_url: str | None = None, quiet: bool = False) -> list[Path]:
+    """Render the contents page and every notebook into ``out``; returns the pages written."""
+    out = Path(out).resolve()
+    if out.exists():
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise SystemExit(f"{out} exists and was not made by this script: choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("made by tools/build_site.py; deleted and rewritten by each build\n")
+
+    readme = ROOT / "README.md"
+    _, _, rows = readme_parts(readme.read_text(encoding="utf-8"))
+    contents = Page(readme.relative_to(ROOT), "index.html", SITE_TITLE)
+    pages = []
+    notebooks = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        title = plain(next(markdown_headings(nb), path.stem))
+        article, what = rows.get(path.name, ("", ""))
+        blurb = " — ".join(x for x in (f"article {article}" if article else "", what) if x)
+        page = Page(path.relative_to(ROOT), f"notebooks/{path.stem}.html", title, blurb)
+        pages.append(page)
+        notebooks[page.href] = nb
+    pages_by_source = {(ROOT / p.source).resolve(): p for p in [contents, *pages]}
+    markdown_pages: dict[Path, Page] = {}
+
+    exporter = HTMLExporter(template_name="course", extra_template_basedirs=[str(TEMPLATES)])
+    if mathjax_url:
+        exporter.mathjax_url = mathjax_url
+    widgets = ReplaceWidgets()
+    exporter.register_preprocessor(widgets, enabled=True)
+
+    def render(page: Page, nb, course: dict) -> Path:
+        widgets.notebook = page.source.as_posix()
+        body, _ = exporter.from_notebook_node(nb, resources={"course": course})
+        body = rewrite_links(body, page, pages_by_source, out, markdown_pages)
+        target = out / page.href
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+        if not quiet:
+            print(f"wrote {target}")
+        return target
+
+    written = [render(contents, contents_notebook(readme, pages),
+                      nav(contents, None, pages[0] if pages else None, contents))]
+    for i, page in enumerate(pages):
+        nb = notebooks[page.href]
+        nb.metadata["title"] = f"{page.title} · {SITE_TITLE}"
+        nb.metadata.pop("widgets", None)     # no widget manager on a static page
+        written.append(render(page, nb, nav(page, pages[i - 1] if i else contents,
+                                            pages[i + 1] if i + 1 < len(pages) else None, contents)))
+    done = set()
+    while set(markdown_pages) - done:            # pages for the repository's markdown files linked so far
+        source = sorted(set(markdown_pages) - done)[0]
+        done.add(source)
+        page = markdown_pages[source]
+        nb = nbformat.v4.new_notebook(metadata={"title": f"{page.title} · {SITE_TITLE}"})
+        nb.cells = [nbformat.v4.new_markdown_cell(source.read_text(encoding="utf-8"))]
+        written.append(render(page, nb, nav(page, None, None, contents)))
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "site", help="output folder (default: site/)")
+    parser.add_argument("--mathjax-url", help="where pages load MathJax 2 from (default: nbconvert's CDN)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    pages = build(args.out, args.mathjax_url, args.quiet)
+    print(f"{len(pages)} pages in {args.out}; open {args.out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
