@@ -1,0 +1,339 @@
+"""Figures and small helpers for notebook 08 ("beyond the article"): the routing and squash ablations
+read from the shipped training records, and the overlapping-digits test.
+
+Every plotting function takes plain parameters and returns a closed matplotlib Figure whose artists
+hold the plotted numbers (mean lines are labelled ``"<name> mean"`` in ``fig.axes[0].lines``; bar
+heights are ``patch.get_height()``), so tests read exactly what a reader sees. The helpers only
+select, group and format records made by :mod:`capsule_lesson.experiments`; the overlap images come
+from :mod:`capsule_lesson.overlap`.
+"""
+
+import pathlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import PALETTE
+
+RECORDS_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "records"
+
+#: The metrics of a training record (:func:`capsule_lesson.experiments.flatten`), with a readable name.
+METRICS = {
+    "test_accuracy": "single-digit test accuracy",
+    "side_top2": "side by side: accuracy A",
+    "side_top2_confident": "side by side: accuracy B",
+    "stacked_top2": "stacked: accuracy A",
+    "stacked_top2_confident": "stacked: accuracy B",
+}
+
+#: The grid of the routing ablation (issue 5, item 1).
+ROUTINGS = (1, 2, 3, 5, 10)
+UPDATES = ("replace", "accumulate")
+
+#: The squash ablation's configurations: (output squash, inner squash); "" is "the same as the output".
+SQUASH_CONFIGS = (("su", ""), ("hinton", ""), ("tanh", ""), ("exp", ""), ("rational", ""), ("none", ""),
+                  ("su", "unit"), ("su", "none"))
+
+MODEL_COLOURS = {"cnn": PALETTE[1], "capsule": PALETTE[0], "capsule_accumulate": PALETTE[2]}
+MODEL_LABELS = {"cnn": "CNN (global pooling)", "capsule": "capsule (replace, article)",
+                "capsule_accumulate": "capsule (accumulate, paper)"}
+UPDATE_COLOURS = {"replace": PALETTE[0], "accumulate": PALETTE[2]}
+
+
+# --------------------------------------------------------------------------------------------------
+# records -> grids and tables
+# --------------------------------------------------------------------------------------------------
+
+def load_rows(records_dir=None):
+    """One flat dict per training record (:func:`capsule_lesson.experiments.flatten`), sorted."""
+    from ..experiments import flatten, load_records
+
+    rows = [flatten(r) for r in load_records(records_dir or RECORDS_DIR)]
+    return sorted(rows, key=lambda r: (r["dataset"], r["model"], str(r["routings"]), str(r["update"]),
+                                       str(r["squash"]), str(r["inner_squash"]), r["seed"]))
+
+
+def select(rows, dataset="mnist", model="capsule", routings=3, update="replace", squash="su", inner_squash=""):
+    """The rows of one configuration, sorted by seed (capsule keys are ignored for the CNN)."""
+    def match(r):
+        if r["dataset"] != dataset or r["model"] != model:
+            return False
+        if model != "capsule":
+            return True
+        return (str(r["routings"]) == str(routings) and r["update"] == update and r["squash"] == squash
+                and (r["inner_squash"] or "") == (inner_squash or ""))
+    return sorted((r for r in rows if match(r)), key=lambda r: r["seed"])
+
+
+def values(rows, metric):
+    """``metric`` of each row, as a float array."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return np.array([float(r[metric]) for r in rows], dtype=float)
+
+
+def routing_grid(rows, metric, dataset="mnist"):
+    """``{(update, routings): per-seed values}`` for the article's squash, every cell of the grid."""
+    return {(u, r): values(select(rows, dataset, routings=r, update=u), metric)
+            for u in UPDATES for r in ROUTINGS}
+
+
+def squash_grid(rows, metric, dataset="mnist"):
+    """``{(squash, inner_squash): per-seed values}`` at 3 routings with the replace rule."""
+    return {(s, i): values(select(rows, dataset, squash=s, inner_squash=i), metric) for s, i in SQUASH_CONFIGS}
+
+
+def squash_label(squash, inner=""):
+    """A short name for a squash configuration."""
+    if not inner:
+        return squash + (" (article)" if squash == "su" else "")
+    return f"{squash}, inner {inner}"
+
+
+def mean_std(vals, scale=100.0, digits=1):
+    """``"86.4"`` (one value), ``"77.5 ± 11.4"`` (mean ± sample std), or ``"not run"``."""
+    vals = np.asarray(vals, dtype=float) * scale
+    if vals.size == 0:
+        return "not run"
+    if vals.size == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{vals.mean():.{digits}f} ± {vals.std(ddof=1):.{digits}f}"
+
+
+def format_table(header, rows, align=None):
+    """A plain-text table; ``align`` has one ``"<"`` or ``">"`` per column (default: first left)."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    n = len(cells[0])
+    if any(len(r) != n for r in cells):
+        raise ValueError("every row needs as many cells as the header")
+    align = align or "<" + ">" * (n - 1)
+    widths = [max(len(r[k]) for r in cells) for k in range(n)]
+
+    def line(row):
+        return " | ".join(f"{c:{a}{w}}" for c, a, w in zip(row, align, widths)).rstrip()
+
+    return "\n".join([line(cells[0]), "-+-".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
+
+
+def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
+    """Runs that train the *same* network twice: with 1 or 2 routing iterations the update rule is
+    never applied (the logits are updated once at most, from zero, so b = <u, v> either way).
+
+    Returns ``{routings: {metric: replace value - accumulate value}}`` for each ``routings`` in (1, 2)
+    with one seed-0 run of each rule; the differences are run-to-run noise of the training hardware.
+    """
+    gaps = {}
+    for r in (1, 2):
+        a = [x for x in select(rows, dataset, routings=r, update="replace") if x["seed"] == 0]
+        b = [x for x in select(rows, dataset, routings=r, update="accumulate") if x["seed"] == 0]
+        if a and b:
+            gaps[r] = {m: float(a[0][m]) - float(b[0][m]) for m in metrics}
+    return gaps
+
+
+def missing_jobs(plan_name, records_dir=None):
+    """The jobs of a plan of :mod:`capsule_lesson.experiments` with no record in ``records_dir``
+    (``<job>.json`` as shipped, or ``<job>/record.json`` as a run folder)."""
+    from ..experiments import plan
+
+    records_dir = pathlib.Path(records_dir or RECORDS_DIR)
+    return [j for j in plan(plan_name)
+            if not (records_dir / f"{j['name']}.json").exists()
+            and not (records_dir / j["name"] / "record.json").exists()]
+
+
+# --------------------------------------------------------------------------------------------------
+# the ablation figures
+# --------------------------------------------------------------------------------------------------
+
+def _points(ax, x, vals, colour, label=None):
+    """Per-seed values as small dots, spread a little sideways."""
+    if len(vals):
+        spread = np.linspace(-0.06, 0.06, len(vals)) if len(vals) > 1 else np.zeros(1)
+        ax.scatter(x + spread, vals, s=28, color=colour, alpha=0.55, edgecolor="none", label=label, zorder=3)
+
+
+def plot_routing_ablation(rows, metric="stacked_top2", dataset="mnist"):
+    """Routing iterations (x, categorical 1, 2, 3, 5, 10) against ``metric`` (%, y) for both update rules:
+    a dot per seed, the mean (a line through the cells that have runs, labelled ``"<rule> mean"``) and
+    ± one sample std where a cell has several seeds. Cells without any run say "not run"."""
+    grid = routing_grid(rows, metric, dataset)
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    xs = np.arange(len(ROUTINGS))
+    means = {}
+    for k, update in enumerate(UPDATES):
+        offset = (k - 0.5) * 0.22
+        m = np.array([grid[update, r].mean() * 100 if grid[update, r].size else np.nan for r in ROUTINGS])
+        means[update] = m
+        ax.plot(xs + offset, m, "-o", color=UPDATE_COLOURS[update], label=f"{update} mean", markersize=7)
+    for k, update in enumerate(UPDATES):
+        offset = (k - 0.5) * 0.22
+        for x, r in zip(xs, ROUTINGS):
+            vals = grid[update, r] * 100
+            _points(ax, x + offset, vals, UPDATE_COLOURS[update],
+                    label="one seed" if (k == 0 and r == ROUTINGS[0]) else None)
+            if vals.size > 1:
+                ax.errorbar(x + offset, vals.mean(), yerr=vals.std(ddof=1), fmt="none",
+                            ecolor=UPDATE_COLOURS[update], capsize=5, linewidth=1.5)
+    all_vals = np.concatenate([v for v in grid.values() if v.size] or [np.array([np.nan])]) * 100
+    low, high = (np.nanmin(all_vals), np.nanmax(all_vals)) if np.isfinite(all_vals).any() else (0, 100)
+    pad = max(1.0, 0.15 * (high - low))
+    for x, r in zip(xs, ROUTINGS):
+        absent = [u for u in UPDATES if not grid[u, r].size]
+        if len(absent) == len(UPDATES):                      # one label for the whole column
+            ax.text(x, (low + high) / 2, "not\nrun", ha="center", va="center", fontsize=11,
+                    color=PALETTE[3], fontweight="bold")
+            continue
+        for update in absent:
+            k = UPDATES.index(update)
+            ax.text(x + (k - 0.5) * 0.3, (low + high) / 2, "not\nrun", ha="center", va="center",
+                    fontsize=10, color=UPDATE_COLOURS[update], fontweight="bold")
+    ax.set_xticks(xs, [str(r) for r in ROUTINGS])
+    ax.set(xlabel="routing iterations r (training and test)", ylabel=f"{METRICS[metric]} (%)",
+           ylim=(low - pad, high + pad), title=f"Routing ablation ({dataset}): {METRICS[metric]}")
+    ax.legend(loc="lower left", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_squash_ablation(rows, metric="stacked_top2", dataset="mnist"):
+    """One column per squash configuration: the mean over seeds (%, a diamond; the line labelled
+    ``"mean"`` holds them, NaN where not run, marked "not run"), a dot per seed and ± one sample std
+    where there are several seeds."""
+    grid = squash_grid(rows, metric, dataset)
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    xs = np.arange(len(SQUASH_CONFIGS))
+    means = np.array([grid[c].mean() * 100 if grid[c].size else np.nan for c in SQUASH_CONFIGS])
+    ax.plot(xs, means, "D", linestyle="none", color=PALETTE[0], markersize=10, label="mean")
+    for x, c in zip(xs, SQUASH_CONFIGS):
+        vals = grid[c] * 100
+        _points(ax, x + 0.15, vals, PALETTE[7], label="one seed" if x == 0 else None)
+        if vals.size > 1:
+            ax.errorbar(x, vals.mean(), yerr=vals.std(ddof=1), fmt="none", ecolor=PALETTE[0], capsize=6)
+    present = np.concatenate([v for v in grid.values() if v.size] or [np.array([0.5])]) * 100
+    low, high = present.min(), present.max()
+    pad = max(1.0, 0.15 * (high - low))
+    for x, h in zip(xs, means):
+        if not np.isfinite(h):
+            ax.text(x, (low + high) / 2, "not\nrun", ha="center", va="center", fontsize=11, color=PALETTE[3],
+                    fontweight="bold")
+    ax.set_xticks(xs, [squash_label(*c).replace(", ", ",\n").replace(" (", "\n(") for c in SQUASH_CONFIGS],
+                  fontsize=10)
+    ax.set(ylabel=f"{METRICS[metric]} (%)", ylim=(low - pad, high + pad),
+           xlabel="squash (output; inside the routing loop)",
+           title=f"Squash ablation ({dataset}, r = 3, replace): {METRICS[metric]}")
+    ax.legend(loc="upper right", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# overlapping digits
+# --------------------------------------------------------------------------------------------------
+
+def plot_overlap_strip(x, y, index=0, shifts=(0, 4, 8, 12, 16, 20, 28), seed=0):
+    """One pair of the overlap test drawn at several horizontal shifts (the picture before the numbers)."""
+    from ..overlap import ink_overlap, overlay_pairs
+
+    fig, axes = plt.subplots(1, len(shifts), figsize=(2.0 * len(shifts) + 2, 2.6),
+                             gridspec_kw={"width_ratios": [28 + s for s in shifts]})
+    for ax, s in zip(np.atleast_1d(axes), shifts):
+        images, pairs = overlay_pairs(x, y, s, 0, seed)
+        ink = ink_overlap(x, y, s, 0, seed)[index]
+        ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=255)
+        ax.set(xticks=[], yticks=[], title=f"{s} px\nink shared {ink:.0%}")
+        ax.title.set_fontsize(11)
+        ax.grid(False)
+    fig.suptitle(f"digits {pairs[index][0]} and {pairs[index][1]}, the second one moved right by", fontsize=12)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_overlap_sweep(rows, models=None):
+    """Accuracy A (left) and B (right) against the horizontal shift between the two digits, one line per
+    model (labelled with :data:`MODEL_LABELS`, y in %), from :func:`capsule_lesson.overlap.sweep` rows.
+    The MultiMNIST-style result is a star to the left of shift 0; the shifts where the digits' ink
+    overlaps (mean shared ink above 1%) are shaded."""
+    models = models or list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    for ax, key, title in zip(axes, ("top2", "top2_confident"), ("accuracy A", "accuracy B")):
+        overlay = [r for r in rows if r["test"] == "overlay"]
+        shifts = sorted({r["shift"] for r in overlay})
+        ink = {r["shift"]: r["ink_overlap"] for r in overlay}
+        inked = [s for s in shifts if ink[s] > 0.01]
+        if inked:
+            ax.axvspan(min(shifts) - 1, max(inked) + 1, color=PALETTE[7], alpha=0.07, label="ink overlaps")
+        for i, name in enumerate(models):
+            pts = sorted((r["shift"], r[key]) for r in overlay if r["model"] == name)
+            colour = MODEL_COLOURS.get(name, PALETTE[(i + 3) % len(PALETTE)])
+            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "-o", color=colour,
+                    label=MODEL_LABELS.get(name, name))
+            mm = [r for r in rows if r["test"] == "multimnist" and r["model"] == name]
+            if mm:
+                ax.plot([min(shifts) - 5], [100 * mm[0][key]], "*", color=colour, markersize=14)
+        ax.set_xticks([min(shifts) - 5] + shifts, ["MM"] + [str(s) for s in shifts])
+        ax.set(xlabel="shift of the second digit (px); MM: MultiMNIST-style", title=title, ylim=(0, 102))
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(loc="lower right", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_overlap_example(shift=28, index=0, x=None, y=None, scorers=None, seed=0, dy=0, threshold=0.5):
+    """One overlaid pair at ``shift`` pixels (horizontal; ``dy`` vertical) and every scorer's 10 class
+    scores as grouped bars (model k's bars are ``fig.axes[1].containers[k]``).
+
+    ``x, y``: single digits and labels; ``scorers``: name -> function ``uint8 images -> scores``.
+    """
+    from ..overlap import ink_overlap, overlay_pairs
+
+    if x is None or y is None or not scorers:
+        raise ValueError("plot_overlap_example needs digits x, labels y and at least one scorer")
+    images, pairs = overlay_pairs(x, y, int(shift), int(dy), seed)
+    index = int(index)
+    if not 0 <= index < len(pairs):
+        raise ValueError(f"index must be in 0..{len(pairs) - 1}, got {index}")
+    image, pair = images[index], pairs[index]
+    ink = ink_overlap(x, y, int(shift), int(dy), seed)[index]
+    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.4, 3.0]})
+    ax_img.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+    ax_img.set(xticks=[], yticks=[], title=f"digits {pair[0]} & {pair[1]}, shift {int(shift)} px\n"
+                                          f"ink shared {ink:.0%}")
+    ax_img.grid(False)
+    names = list(scorers)
+    width = 0.8 / len(names)
+    classes = np.arange(10)
+    for k, name in enumerate(names):
+        s = np.asarray(scorers[name](image[None]))[0]
+        ax_bar.bar(classes + (k - (len(names) - 1) / 2) * width, s, width=width,
+                   color=MODEL_COLOURS.get(name, PALETTE[(k + 3) % len(PALETTE)]),
+                   label=MODEL_LABELS.get(name, name))
+    ax_bar.axhline(threshold, color=PALETTE[7], linestyle=":", linewidth=1.5, label=f"score {threshold:g}")
+    ax_bar.set_xticks(classes, [str(c) for c in classes])
+    for c, t in zip(classes, ax_bar.get_xticklabels()):
+        if c in pair:
+            t.set_fontweight("bold")
+            t.set_color(PALETTE[3])
+    ax_bar.set(xlabel="class (true digits in bold)", ylabel="score", ylim=(0, 1.05), title="class scores")
+    ax_bar.legend(loc="upper left", fontsize=9, ncol=2)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_item_pairs(images, pairs, names=None, count=4):
+    """The first ``count`` two-item images, titled with their two labels (``names`` maps class -> text)."""
+    fig, axes = plt.subplots(1, count, figsize=(3.4 * count, 2.6))
+    for ax, image, pair in zip(np.atleast_1d(axes), images, pairs):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        text = [names[int(p)] if names is not None else str(int(p)) for p in pair]
+        ax.set(xticks=[], yticks=[], title=" + ".join(text))
+        ax.title.set_fontsize(11)
+        ax.grid(False)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

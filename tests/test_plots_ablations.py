@@ -1,0 +1,225 @@
+"""Tests for capsule_lesson.plots.ablations, the figures and helpers behind notebook 08."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+
+from capsule_lesson.overlap import overlay_pairs
+from capsule_lesson.plots.ablations import (
+    METRICS, ROUTINGS, SQUASH_CONFIGS, format_table, load_rows, mean_std, missing_jobs, plot_item_pairs,
+    plot_overlap_example, plot_overlap_strip, plot_overlap_sweep, plot_routing_ablation, plot_squash_ablation,
+    routing_grid, same_model_gaps, select, squash_grid, squash_label,
+)
+
+
+def row(seed=0, routings=3, update="replace", squash="su", inner="", model="capsule", dataset="mnist", base=0.9):
+    r = {"dataset": dataset, "model": model, "seed": seed, "epochs": 10,
+         "routings": routings if model == "capsule" else "", "update": update if model == "capsule" else "",
+         "squash": squash if model == "capsule" else "", "inner_squash": inner,
+         "test_accuracy": 0.99, "train_time_s": 1.0}
+    for k, metric in enumerate(("side_top2", "side_top2_confident", "stacked_top2", "stacked_top2_confident")):
+        r[metric] = base - 0.01 * k - 0.02 * seed
+    return r
+
+
+@pytest.fixture(scope="module")
+def fake_rows():
+    rows = [row(s, r, u, base=0.95 - 0.01 * r - (0.1 if u == "accumulate" else 0.0))
+            for s in (0, 1, 2) for r in (1, 3) for u in ("replace", "accumulate")]
+    rows += [row(0, 5, "replace", base=0.8)]
+    rows += [row(0, squash="tanh", base=0.7), row(0, squash="su", inner="unit", base=0.6),
+             row(1, squash="su", inner="unit", base=0.6), row(0, model="cnn", base=0.4)]
+    return rows
+
+
+def test_shipped_records_load_and_group():
+    rows = load_rows()
+    assert len(rows) >= 19
+    assert all(set(METRICS) <= set(r) for r in rows)
+    grid = routing_grid(rows, "stacked_top2")
+    assert len(grid[("replace", 3)]) >= 3 and len(grid[("accumulate", 3)]) >= 3
+    assert all(np.all((v >= 0) & (v <= 1)) for v in grid.values())
+    sq = squash_grid(rows, "side_top2")
+    np.testing.assert_array_equal(sq[("su", "")], grid_side := routing_grid(rows, "side_top2")[("replace", 3)])
+    assert len(grid_side) >= 3
+    gaps = same_model_gaps(rows)
+    assert set(gaps) == {1, 2} and all(abs(g) < 0.05 for gap in gaps.values() for g in gap.values())
+
+
+def test_select_and_grids(fake_rows):
+    assert [r["seed"] for r in select(fake_rows, routings=1, update="accumulate")] == [0, 1, 2]
+    assert len(select(fake_rows, model="cnn")) == 1
+    assert select(fake_rows, squash="su", inner_squash="unit")[0]["inner_squash"] == "unit"
+    grid = routing_grid(fake_rows, "side_top2")
+    assert grid[("replace", 10)].size == 0 and grid[("replace", 5)].size == 1
+    np.testing.assert_allclose(grid[("replace", 1)], [0.94, 0.92, 0.90])
+    sq = squash_grid(fake_rows, "side_top2")
+    assert sq[("tanh", "")].tolist() == [0.7] and sq[("su", "unit")].size == 2 and sq[("none", "")].size == 0
+    with pytest.raises(ValueError, match="unknown metric"):
+        routing_grid(fake_rows, "accuracy")
+
+
+def test_mean_std_and_labels():
+    assert mean_std([]) == "not run"
+    assert mean_std([0.8642]) == "86.4"
+    assert mean_std([0.8, 0.9, 1.0]) == "90.0 ± 10.0"
+    assert mean_std([0.5, 0.7], scale=1, digits=2) == "0.60 ± 0.14"
+    assert squash_label("su") == "su (article)" and squash_label("su", "unit") == "su, inner unit"
+    table = format_table(["a", "b"], [["x", "1"], ["yy", "22"]])
+    assert table.splitlines()[0] == "a  |  b" and table.splitlines()[-1] == "yy | 22"
+    with pytest.raises(ValueError):
+        format_table(["a", "b"], [["x"]])
+
+
+def test_same_model_gaps(fake_rows):
+    gaps = same_model_gaps(fake_rows, metrics=("side_top2",))
+    assert set(gaps) == {1}                                           # no r = 2 runs in the fake records
+    assert gaps[1]["side_top2"] == pytest.approx(0.1)
+
+
+def test_missing_jobs(tmp_path):
+    from capsule_lesson.experiments import plan
+
+    jobs = plan("routing")
+    assert len(missing_jobs("routing", tmp_path)) == len(jobs)
+    (tmp_path / f"{jobs[0]['name']}.json").write_text(json.dumps({}))
+    (tmp_path / jobs[1]["name"]).mkdir()
+    (tmp_path / jobs[1]["name"] / "record.json").write_text(json.dumps({}))
+    left = missing_jobs("routing", tmp_path)
+    assert len(left) == len(jobs) - 2 and jobs[0] not in left and jobs[1] not in left
+    assert len(missing_jobs("fashion", tmp_path)) == 6
+
+
+def mean_line(fig, name):
+    return np.asarray(next(l for l in fig.axes[0].lines if l.get_label() == name).get_ydata(), dtype=float)
+
+
+def test_routing_plot_shows_the_grid(fake_rows):
+    fig = plot_routing_ablation(fake_rows, "side_top2")
+    replace = mean_line(fig, "replace mean")
+    grid = routing_grid(fake_rows, "side_top2")
+    assert len(replace) == len(ROUTINGS)
+    np.testing.assert_allclose(replace, [92, np.nan, 90, 80, np.nan])
+    np.testing.assert_allclose(replace[0], 100 * grid[("replace", 1)].mean())
+    np.testing.assert_allclose(replace[2], 100 * grid[("replace", 3)].mean())
+    assert np.isnan(replace[1]) and np.isnan(replace[4])              # r = 2 and 10 not run
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("not\nrun") == 3                      # r = 2 and 10 (one label each), r = 5 accumulate
+    other = mean_line(plot_routing_ablation(fake_rows, "stacked_top2_confident"), "replace mean")
+    assert np.all(np.isfinite(other[[0, 2, 3]])) and not np.allclose(other[[0, 2, 3]], replace[[0, 2, 3]])
+    accumulate = mean_line(fig, "accumulate mean")
+    assert np.all(accumulate[[0, 2]] < replace[[0, 2]])
+
+
+def test_squash_plot_means(fake_rows):
+    fig = plot_squash_ablation(fake_rows, "side_top2")
+    heights = mean_line(fig, "mean")
+    assert len(heights) == len(SQUASH_CONFIGS)
+    sq = squash_grid(fake_rows, "side_top2")
+    for h, config in zip(heights, SQUASH_CONFIGS):
+        if sq[config].size:
+            assert h == pytest.approx(100 * sq[config].mean())
+        else:
+            assert np.isnan(h)
+    assert [t.get_text() for t in fig.axes[0].texts].count("not\nrun") == len(SQUASH_CONFIGS) - 3
+    other = mean_line(plot_squash_ablation(fake_rows, "stacked_top2"), "mean")
+    finite = np.isfinite(heights)
+    assert not np.allclose(other[finite], heights[finite])
+
+
+def test_routing_plot_behind_a_widget(fake_rows):
+    w = widgets.interactive(plot_routing_ablation, rows=widgets.fixed(fake_rows),
+                            metric=widgets.Dropdown(options=list(METRICS), value="side_top2"))
+    first = mean_line(w.result, "replace mean")
+    w.children[0].value = "test_accuracy"
+    second = mean_line(w.result, "replace mean")
+    assert np.nanmax(second) == pytest.approx(99.0) and not np.allclose(first[0], second[0])
+
+
+def sweep_rows():
+    rows = []
+    for name, base in (("cnn", 0.3), ("capsule", 0.6)):
+        for s in (0, 8, 16, 28):
+            rows.append({"model": name, "test": "overlay", "shift": s, "pairs": 100, "top2": base + s / 100,
+                         "top2_confident": base / 2 + s / 100, "ink_overlap": max(0.0, 0.3 - s / 40)})
+        rows.append({"model": name, "test": "multimnist", "shift": 4, "pairs": 100, "top2": base - 0.1,
+                     "top2_confident": base / 3, "ink_overlap": float("nan")})
+    return rows
+
+
+def test_overlap_sweep_plot():
+    fig = plot_overlap_sweep(sweep_rows())
+    a, b = fig.axes
+    cnn_a = a.lines[0]
+    np.testing.assert_allclose(cnn_a.get_xdata(), [0, 8, 16, 28])
+    np.testing.assert_allclose(cnn_a.get_ydata(), [30, 38, 46, 58])
+    np.testing.assert_allclose(a.lines[1].get_ydata(), [20])           # the MultiMNIST star
+    assert a.lines[2].get_label() == "capsule (replace, article)"
+    np.testing.assert_allclose(b.lines[0].get_ydata(), [15, 23, 31, 43])
+    assert len(a.patches) == 1                                          # the shaded overlap region
+
+
+def fake_scorers():
+    def ink_per_column_half(images):                   # depends on where the ink is
+        images = np.asarray(images, dtype=float) / 255
+        w = images.shape[2]
+        left, right = images[:, :, : w // 2].mean((1, 2)), images[:, :, w // 2:].mean((1, 2))
+        return np.clip(np.stack([left, right] + [left * right] * 8, 1) * 3, 0, 1)
+
+    return {"cnn": ink_per_column_half, "capsule": lambda im: np.full((len(im), 10), 0.25)}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    rng = np.random.default_rng(0)
+    x = np.zeros((30, 28, 28), np.uint8)
+    x[:, 6:22, 8:20] = rng.integers(100, 256, (30, 16, 12))
+    return x, rng.integers(0, 10, 30)
+
+
+def test_overlap_example_follows_the_sliders(digits):
+    x, y = digits
+    scorers = fake_scorers()
+
+    def state(shift, index=0):
+        fig = plot_overlap_example(shift, index, x, y, scorers)
+        image = np.asarray(fig.axes[0].images[0].get_array())
+        bars = [np.array([p.get_height() for p in c]) for c in fig.axes[1].containers]
+        return image, bars
+
+    img0, bars0 = state(0)
+    img20, bars20 = state(20)
+    assert img0.shape == (28, 28) and img20.shape == (28, 48)
+    np.testing.assert_array_equal(img20, overlay_pairs(x, y, 20)[0][0])
+    assert len(bars0) == 2 and all(np.all(np.isfinite(b)) for b in bars0 + bars20)
+    assert not np.allclose(bars0[0], bars20[0])                       # the ink-reading scorer moved
+    np.testing.assert_allclose(bars20[1], 0.25)
+    img_other, _ = state(20, index=3)
+    assert not np.array_equal(img_other, img20)
+    with pytest.raises(ValueError, match="index"):
+        plot_overlap_example(0, 10_000, x, y, scorers)
+    with pytest.raises(ValueError, match="scorer"):
+        plot_overlap_example(0, 0, x, y, {})
+
+    w = widgets.interactive(plot_overlap_example, shift=widgets.IntSlider(value=0, min=0, max=28),
+                            index=widgets.IntSlider(value=0, min=0, max=5), x=widgets.fixed(x),
+                            y=widgets.fixed(y), scorers=widgets.fixed(scorers))
+    before = np.asarray(w.result.axes[0].images[0].get_array()).shape
+    w.children[0].value = 12
+    assert before == (28, 28) and np.asarray(w.result.axes[0].images[0].get_array()).shape == (28, 40)
+
+
+def test_strip_and_item_pairs(digits):
+    x, y = digits
+    fig = plot_overlap_strip(x, y, index=1, shifts=(0, 10, 28))
+    widths = [np.asarray(ax.images[0].get_array()).shape[1] for ax in fig.axes]
+    assert widths == [28, 38, 56]
+    images, pairs = overlay_pairs(x, y, 28)
+    fig = plot_item_pairs(images, pairs, names=[f"c{i}" for i in range(10)], count=3)
+    assert [ax.get_title() for ax in fig.axes] == [f"c{a} + c{b}" for a, b in pairs[:3]]
