@@ -86,28 +86,60 @@ class Capsule(keras.layers.Layer):
     def predictions(self, u):
         """û_{j|i}: ``(batch, n_in, input_dim)`` -> ``(batch, n_in, num_capsule, dim_capsule)``."""
         if not self.share_weights:
-            n_in = self.kernel.shape[0]
-            if u.shape[1] is not None and u.shape[1] != n_in:
-                raise ValueError(
-                    f"this fully connected Capsule was built for {n_in} input capsules, "
-                    f"got {u.shape[1]} (input shape {tuple(u.shape)})")
+            self._check_input_count(u)
             return ops.einsum("bik,ijdk->bijd", u, self.kernel)   # û_{j|i} = W_ji u_i
         return ops.einsum("bik,jdk->bijd", u, self.kernel)        # û_{j|i} = W_j u_i
 
+    def _check_input_count(self, u):
+        n_in = self.kernel.shape[0]
+        if u.shape[1] is not None and u.shape[1] != n_in:
+            raise ValueError(
+                f"this fully connected Capsule was built for {n_in} input capsules, "
+                f"got {u.shape[1]} (input shape {tuple(u.shape)})")
+
     def call(self, u):
-        u_hat = self.predictions(u)                        # (batch, n_in, J, D)
-        b = ops.zeros_like(u_hat[..., 0])                  # (batch, n_in, J)
+        # Dynamic routing needs only two things from the predictions û_{j|i}:
+        #   weighted_sum(c) = s_j = sum_i c_ij û_{j|i}        (batch, J, D)
+        #   agreement(v)    = <û_{j|i}, v_j>                   (batch, n_in, J)
+        if self.share_weights:
+            # û_{j|i} = W_j u_i is linear in u_i, so both are computed without ever forming û
+            # (batch, n_in, J, D), the layer's largest tensor (benchmarks/README.md measures the gain):
+            #   s_j           = sum_i c_ij W_j u_i = W_j (sum_i c_ij u_i)
+            #   <W_j u_i, v_j> = <u_i, W_j^T v_j>
+            W = self.kernel                                        # (J, D, input_dim)
+
+            def weighted_sum(c):
+                if c is None:                                      # c_ij = 1/J for all i, j
+                    pooled = ops.sum(u, axis=1) / self.num_capsule     # sum_i u_i / J: (batch, k)
+                    return ops.einsum("jdk,bk->bjd", W, pooled)        # the same for every j
+                pooled = ops.einsum("bij,bik->bjk", c, u)          # sum_i c_ij u_i: (batch, J, k)
+                return ops.einsum("jdk,bjk->bjd", W, pooled)       # W_j (sum_i c_ij u_i)
+
+            def agreement(v):
+                pulled_back = ops.einsum("jdk,bjd->bjk", W, v)     # W_j^T v_j: (batch, J, k)
+                return ops.einsum("bik,bjk->bij", u, pulled_back)  # <u_i, W_j^T v_j>
+        else:
+            u_hat = self.predictions(u)                            # (batch, n_in, J, D)
+
+            def weighted_sum(c):
+                if c is None:                                      # c_ij = 1/J for all i, j
+                    return ops.sum(u_hat, axis=1) / self.num_capsule
+                return ops.einsum("bij,bijd->bjd", c, u_hat)       # sum_i c_ij û_{j|i}
+
+            def agreement(v):
+                return ops.einsum("bijd,bjd->bij", u_hat, v)       # <û_{j|i}, v_j>
+
+        b = None                                                   # b_ij = 0 ...
         for r in range(self.routings):
-            c = ops.softmax(b, axis=-1)                    # over upper capsules j
-            s = ops.einsum("bij,bijd->bjd", c, u_hat)      # s_j = sum_i c_ij û_{j|i}
+            c = None if b is None else ops.softmax(b, axis=-1)     # ... so c_ij = softmax_j(0) = 1/J
+            s = weighted_sum(c)                                    # s_j = sum_i c_ij û_{j|i}
             if r == self.routings - 1:
-                return squash_fn(s, self.squash, k=self.squash_k)   # v_j = squash(s_j)
+                return squash_fn(s, self.squash, k=self.squash_k)  # v_j = squash(s_j)
             if self.inner_squash is None:
                 v = squash_fn(s, self.squash, k=self.squash_k)
             else:
                 v = squash_fn(s, self.inner_squash)
-            agreement = ops.einsum("bijd,bjd->bij", u_hat, v)   # <û_{j|i}, v_j>
-            b = agreement if self.update == "replace" else b + agreement
+            b = agreement(v) if b is None or self.update == "replace" else b + agreement(v)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_capsule, self.dim_capsule)
