@@ -176,7 +176,12 @@ def table_profile(results):
 
 
 def table_course(course):
-    rows = [[r["notebook"], f"{r['seconds']:.1f}", "ok" if r["ok"] else "FAILED"] for r in course["notebooks"]]
+    def status(r):
+        text = "ok" if r["ok"] else "FAILED"
+        if "first_try" in r:
+            text += f" (first try stalled, {r['first_try']['seconds']:.0f} s, not counted)"
+        return text
+    rows = [[r["notebook"], f"{r['seconds']:.1f}", status(r)] for r in course["notebooks"]]
     rows.append(["**total**", f"**{course['total_s']:.1f}**", "ok" if course["all_ok"] else "FAILED"])
     return md_table(["notebook", "wall time, s", "status"], rows)
 
