@@ -7,7 +7,8 @@
     python -m capsule_lesson.experiments report      # the README's results table, in Markdown
 
 ``run`` trains each job with :func:`capsule_lesson.train.train` (one ``record.json`` per job, in
-``runs/<job name>/``), several jobs at once in separate processes, skipping jobs already done;
+``runs/<job name>/``), several jobs at once in separate processes, skipping jobs already done (a record in
+``runs/`` or shipped in ``capsule_lesson/results/records``; ``--rerun`` retrains those too);
 ``--deadline`` stops starting new jobs after that many seconds. ``summarize`` gathers the records into
 ``runs.csv`` (one row per run) and ``summary.csv`` (mean and std over seeds per configuration).
 """
@@ -21,6 +22,7 @@ import sys
 import time
 
 SEEDS = (0, 1, 2)
+SHIPPED_RECORDS = pathlib.Path(__file__).parent / "results" / "records"
 
 
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
@@ -53,8 +55,11 @@ def plan(name):
         for seed in SEEDS:
             jobs.append(_job("cnn", seed, dataset="fashion_mnist", keep_weights=seed == 0))
             jobs.append(_job("capsule", seed, dataset="fashion_mnist", keep_weights=seed == 0))
+    if name in ("decoder", "all"):
+        for seed in SEEDS:
+            jobs.append(_job("capsule_decoder", seed, keep_weights=seed == 0, recon_weight=0.0005))
     if not jobs:
-        raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion or all")
+        raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion, decoder or all")
     if name == "all":  # the article's runs first, then every study's first seed before its second
         n = len(SEEDS) * 3
         jobs = jobs[:n] + sorted(jobs[n:], key=lambda j: j["seed"])
@@ -74,11 +79,19 @@ def job_command(job, out, data=None, epochs=None, train_limit=None):
     return cmd
 
 
-def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=None, train_limit=None):
+def has_record(job, *folders):
+    """Whether ``job`` has a record in one of ``folders``: ``<job>.json`` (shipped) or ``<job>/record.json``."""
+    return any((pathlib.Path(f) / f"{job['name']}.json").exists()
+               or (pathlib.Path(f) / job["name"] / "record.json").exists() for f in folders)
+
+
+def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=None, train_limit=None,
+        rerun=False):
     """Train the plan's jobs not yet done; ``only``/``epochs``/``train_limit`` make a quick smoke run."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    queue = [j for j in plan(plan_name) if not (out / j["name"] / "record.json").exists()][:only]
+    done_in = (out,) if rerun else (out, SHIPPED_RECORDS)
+    queue = [j for j in plan(plan_name) if not has_record(j, *done_in)][:only]
     start, running, done = time.time(), [], []
     while queue or running:
         for job, proc, log in list(running):
@@ -184,8 +197,8 @@ def markdown_report(runs, dataset="mnist"):
         group = groups[key]
         test = np.array([r["test_accuracy"] for r in group]) * 100
         test_cell = f"{test.mean():.2f}" + (f" ± {test.std(ddof=1):.2f}" if len(test) > 1 else "")
-        routing = f"{update}, r={routings}" if model == "capsule" else "—"
-        squash_cell = (squash + (f" (inner: {inner})" if inner else "")) if model == "capsule" else "—"
+        routing = f"{update}, r={routings}" if model != "cnn" else "—"
+        squash_cell = (squash + (f" (inner: {inner})" if inner else "")) if model != "cnn" else "—"
         lines.append(f"| {model} | {routing} | {squash_cell} | {len(group)} | {test_cell} | "
                      f"{cell(group, 'side_top2')} | {cell(group, 'side_top2_confident')} | "
                      f"{cell(group, 'stacked_top2')} | {cell(group, 'stacked_top2_confident')} |")
@@ -204,6 +217,8 @@ def main(argv=None):
     p_run.add_argument("--only", type=int, default=None, help="smoke run: the first N jobs only")
     p_run.add_argument("--epochs", type=int, default=None, help="smoke run: override every job's epochs")
     p_run.add_argument("--train-limit", type=int, default=None, help="smoke run: first N training images")
+    p_run.add_argument("--rerun", action="store_true",
+                       help="also retrain jobs whose record is shipped in capsule_lesson/results/records")
     p_sum = sub.add_parser("summarize", help="gather records into CSV tables")
     p_sum.add_argument("runs")
     p_sum.add_argument("--out", default="capsule_lesson/results")
@@ -216,7 +231,7 @@ def main(argv=None):
         return
     if args.command == "run":
         done = run(args.plan, args.out, args.workers, args.deadline, args.data, args.only,
-                   args.epochs, args.train_limit)
+                   args.epochs, args.train_limit, args.rerun)
         failed = [name for name, code in done if code != 0]
         print(f"{len(done)} jobs finished, {len(failed)} failed {failed}")
     else:

@@ -43,13 +43,17 @@ def cnn_baseline(compile=True):
     return compile_for_article(model) if compile else model
 
 
+def digit_capsules(inputs, routings=3, squash="su", update="replace", inner_squash=None):
+    """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16): ``(batch, 10, 16)``."""
+    x = FeatureMapToCapsules(name="to_capsules")(conv_trunk(inputs))
+    return Capsule(NUM_CLASSES, 16, routings=routings, share_weights=True, squash=squash,
+                   update=update, inner_squash=inner_squash, name="digit_capsules")(x)
+
+
 def capsule_model(routings=3, squash="su", update="replace", inner_squash=None, compile=True):
     """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16) -> norms (279,488 parameters)."""
     inputs = keras.Input((None, None, 1), name="image")
-    x = conv_trunk(inputs)
-    x = FeatureMapToCapsules(name="to_capsules")(x)
-    x = Capsule(NUM_CLASSES, 16, routings=routings, share_weights=True, squash=squash,
-                update=update, inner_squash=inner_squash, name="digit_capsules")(x)
+    x = digit_capsules(inputs, routings, squash, update, inner_squash)
     outputs = CapsuleLength(name="scores")(x)
     model = keras.Model(inputs, outputs, name="capsule_model")
     return compile_for_article(model) if compile else model

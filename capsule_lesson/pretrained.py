@@ -16,6 +16,7 @@ PRETRAINED = {
     "cnn": {"name": "cnn"},
     "capsule": {"name": "capsule", "update": "replace"},
     "capsule_accumulate": {"name": "capsule", "update": "accumulate"},
+    "capsule_decoder": {"name": "capsule_decoder"},   # see capsule_lesson.decoder.decoder_views
 }
 
 
@@ -31,7 +32,10 @@ def pretrained_record(name):
 
 
 def load_pretrained(name):
-    """A compiled Keras model with the shipped weights: ``"cnn"``, ``"capsule"`` or ``"capsule_accumulate"``."""
+    """A compiled Keras model with the shipped weights, by name: one of :data:`PRETRAINED`.
+
+    ``"capsule_decoder"`` takes ``[image, one-hot label]``; use :func:`capsule_lesson.decoder_views` on it.
+    """
     from .train import build_model
 
     _check_name(name)

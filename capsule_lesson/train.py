@@ -24,7 +24,7 @@ import numpy as np
 from .pretrained import save_model_weights
 from .two_digit import LAYOUTS, pair_accuracies, two_digit_test_set
 
-MODELS = ("cnn", "capsule")
+MODELS = ("cnn", "capsule", "capsule_decoder")
 DATASETS = ("mnist", "fashion_mnist")
 
 
@@ -33,14 +33,19 @@ def to_model_input(images):
     return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
 
 
-def build_model(name, routings=3, update="replace", squash="su", inner_squash=None):
-    """A compiled ``cnn_baseline()`` or ``capsule_model(...)``."""
+def build_model(name, routings=3, update="replace", squash="su", inner_squash=None, recon_weight=None):
+    """A compiled ``cnn_baseline()``, ``capsule_model(...)`` or ``capsule_decoder_model(...)``."""
+    from .decoder import RECONSTRUCTION_WEIGHT, capsule_decoder_model
     from .models import capsule_model, cnn_baseline
 
     if name == "cnn":
         return cnn_baseline()
     if name == "capsule":
         return capsule_model(routings=routings, update=update, squash=squash, inner_squash=inner_squash)
+    if name == "capsule_decoder":
+        weight = RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight
+        return capsule_decoder_model(weight, routings=routings, update=update, squash=squash,
+                                     inner_squash=inner_squash)
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
@@ -54,7 +59,10 @@ def load_dataset(name, path=None, subset=False):
 
 
 def evaluate(model, x_test, y_test, pair_seed=0, batch_size=500):
-    """Single-image accuracy, and the article's two accuracies on two-image tests in both layouts."""
+    """Single-image accuracy, and the article's two accuracies on two-image tests in both layouts.
+
+    ``model`` maps images to scores; for a ``capsule_decoder`` model pass ``decoder_views(model).classify``.
+    """
     scores = model.predict(to_model_input(x_test), batch_size=batch_size, verbose=0)
     metrics = {"test_accuracy": float(np.mean(scores.argmax(1) == y_test)), "two_digit": {}}
     for layout in LAYOUTS:
@@ -91,7 +99,7 @@ def device_description():
 
 def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnist", data_path=None,
           subset=False, train_limit=None, batch_size=128, learning_rate=1e-3, routings=3,
-          update="replace", squash="su", inner_squash=None, verbose=1, command=None):
+          update="replace", squash="su", inner_squash=None, verbose=1, command=None, recon_weight=None):
     """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record."""
     import keras
 
@@ -102,26 +110,43 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
     if train_limit:
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
 
-    model = build_model(model_name, routings, update, squash, inner_squash)
+    model = build_model(model_name, routings, update, squash, inner_squash, recon_weight)
     if learning_rate != 1e-3:
         model.optimizer.learning_rate = learning_rate
+    decoder = model_name == "capsule_decoder"
+
+    def inputs_targets(images, labels):
+        x, y = to_model_input(images), keras.utils.to_categorical(labels, 10)
+        return ([x, y], [y, x]) if decoder else (x, y)   # the decoder sees the true class, redraws x
+
     start = time.time()
-    history = model.fit(
-        to_model_input(x_train), keras.utils.to_categorical(y_train, 10),
-        batch_size=batch_size, epochs=epochs, verbose=verbose,
-        validation_data=(to_model_input(x_test), keras.utils.to_categorical(y_test, 10)))
+    history = model.fit(*inputs_targets(x_train, y_train), batch_size=batch_size, epochs=epochs,
+                        verbose=verbose, validation_data=inputs_targets(x_test, y_test))
     train_time = time.time() - start
     weights = out / "model.weights.h5"
     save_model_weights(model, weights)
-    metrics = evaluate(model, x_test, y_test)
+    if decoder:
+        from .decoder import decoder_views, reconstruction_error
+
+        views = decoder_views(model)
+        metrics = evaluate(views.classify, x_test, y_test)
+        metrics["reconstruction_sse"] = reconstruction_error(views, to_model_input(x_test))
+    else:
+        metrics = evaluate(model, x_test, y_test)
+    config = {}
+    if model_name != "cnn":
+        config = {"routings": routings, "update": update, "squash": squash, "inner_squash": inner_squash}
+    if decoder:
+        from .decoder import RECONSTRUCTION_WEIGHT
+
+        config["recon_weight"] = float(RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight)
 
     record = {
         "command": command or "python -m capsule_lesson.train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "model": model_name, "dataset": dataset, "subset": bool(subset),
         "train_images": int(len(x_train)), "test_images": int(len(x_test)),
         "seed": seed, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-        "config": {"routings": routings, "update": update, "squash": squash, "inner_squash": inner_squash}
-        if model_name == "capsule" else {},
+        "config": config,
         "parameters": int(model.count_params()),
         "versions": versions(), "device": device_description(),
         "train_time_s": round(train_time, 1),
@@ -149,12 +174,16 @@ def main(argv=None):
     parser.add_argument("--update", default="replace")
     parser.add_argument("--squash", default="su")
     parser.add_argument("--inner-squash", default=None)
+    parser.add_argument("--recon-weight", type=float, default=None,
+                        help="capsule_decoder only: weight of the summed squared pixel error (default 0.0005)")
     parser.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (1: progress bar)")
     args = parser.parse_args(argv)
     epochs = args.epochs if args.epochs is not None else (20 if args.model == "cnn" else 10)
+    if args.recon_weight is not None and args.model != "capsule_decoder":
+        parser.error("--recon-weight applies to --model capsule_decoder only")
     record = train(args.model, epochs, args.seed, args.out, args.dataset, args.data, args.subset,
                    args.train_limit, args.batch_size, args.learning_rate, args.routings, args.update,
-                   args.squash, args.inner_squash, args.verbose)
+                   args.squash, args.inner_squash, args.verbose, recon_weight=args.recon_weight)
     print(json.dumps(record["metrics"], indent=2))
 
 

@@ -1,6 +1,7 @@
 """Tests for capsule_lesson.plots.ablations, the figures and helpers behind notebook 08."""
 
 import json
+import pathlib
 
 import matplotlib
 
@@ -223,3 +224,31 @@ def test_strip_and_item_pairs(digits):
     images, pairs = overlay_pairs(x, y, 28)
     fig = plot_item_pairs(images, pairs, names=[f"c{i}" for i in range(10)], count=3)
     assert [ax.get_title() for ax in fig.axes] == [f"c{a} + c{b}" for a, b in pairs[:3]]
+
+
+def test_run_skips_jobs_with_a_shipped_record(tmp_path, monkeypatch):
+    import capsule_lesson.experiments as experiments
+
+    started = []
+
+    class FakeProcess:
+        returncode = 0
+
+        def __init__(self, cmd, **kwargs):
+            started.append(cmd[cmd.index("--out") + 1])
+
+        def poll(self):
+            return 0
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    jobs = experiments.plan("decoder")
+    (shipped / f"{jobs[0]['name']}.json").write_text("{}")
+    monkeypatch.setattr(experiments, "SHIPPED_RECORDS", shipped)
+    monkeypatch.setattr(experiments.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(experiments.time, "sleep", lambda s: None)
+    experiments.run("decoder", tmp_path / "runs", workers=3)
+    assert sorted(pathlib.Path(p).name for p in started) == sorted(j["name"] for j in jobs[1:])
+    started.clear()
+    experiments.run("decoder", tmp_path / "runs2", workers=3, rerun=True)
+    assert len(started) == len(jobs) == 3

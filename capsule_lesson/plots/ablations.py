@@ -134,12 +134,9 @@ def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
 def missing_jobs(plan_name, records_dir=None):
     """The jobs of a plan of :mod:`capsule_lesson.experiments` with no record in ``records_dir``
     (``<job>.json`` as shipped, or ``<job>/record.json`` as a run folder)."""
-    from ..experiments import plan
+    from ..experiments import has_record, plan
 
-    records_dir = pathlib.Path(records_dir or RECORDS_DIR)
-    return [j for j in plan(plan_name)
-            if not (records_dir / f"{j['name']}.json").exists()
-            and not (records_dir / j["name"] / "record.json").exists()]
+    return [j for j in plan(plan_name) if not has_record(j, records_dir or RECORDS_DIR)]
 
 
 # --------------------------------------------------------------------------------------------------

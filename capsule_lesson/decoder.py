@@ -1,0 +1,168 @@
+"""A reconstruction decoder on the capsule model: what the 16 dimensions of a digit capsule encode.
+
+Sabour, Frosst and Hinton (2017, section 4.1) keep only one digit capsule, zero the other nine, and ask a
+small dense network to redraw the input image from those 16 numbers. In training the kept capsule is the
+true class's; at test time it is the longest one. The reconstruction error, weighted small, is added to the
+margin loss, so the capsule is pushed to carry *how* the digit is drawn, not only *which* digit it is.
+
+    model = capsule_decoder_model()                    # inputs [image, one-hot label], outputs [scores, image]
+    model.fit([x, y_onehot], [y_onehot, x], ...)
+    views = decoder_views(model)                       # the same weights, seen three ways:
+    views.classify(images)                             #   images of any size -> scores (batch, 10)
+    views.reconstruct(images)                          #   28x28 images -> [scores, capsules, reconstructions]
+    views.decode(pose, digit)                          #   one 16-d pose of one digit capsule -> 28x28 image
+"""
+
+from collections import namedtuple
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .layers import PACKAGE, CapsuleLength, margin_loss
+from .models import NUM_CLASSES, digit_capsules
+
+#: The paper's weight on the summed squared pixel error (784 pixels in [0, 1]).
+RECONSTRUCTION_WEIGHT = 0.0005
+#: Hidden widths of the decoder. The paper uses (512, 1024); half of each keeps the shipped file small.
+DECODER_HIDDEN = (256, 512)
+IMAGE_SHAPE = (28, 28, 1)
+DIM_CAPSULE = 16
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskCapsules(keras.layers.Layer):
+    """Keep one capsule per sample, zero the rest, flatten.
+
+    ``capsules`` ``(batch, J, D)`` -> ``(batch, J*D)``, keeping the longest capsule; or
+    ``[capsules, keep]`` with ``keep`` one-hot ``(batch, J)`` (the true class, in training).
+    """
+
+    def build(self, input_shape):
+        caps_shape, keep_shape = (input_shape if isinstance(input_shape, (list, tuple))
+                                  and isinstance(input_shape[0], (list, tuple)) else (input_shape, None))
+        if len(caps_shape) != 3 or caps_shape[1] is None or caps_shape[2] is None:
+            raise ValueError(f"MaskCapsules expects capsules of shape (batch, num_capsule, dim_capsule) "
+                             f"with known sizes, got {tuple(caps_shape)}")
+        if keep_shape is not None and (len(keep_shape) != 2 or keep_shape[-1] != caps_shape[1]):
+            raise ValueError(f"MaskCapsules: the one-hot mask must have shape (batch, {caps_shape[1]}), "
+                             f"got {tuple(keep_shape)}")
+
+    def call(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            capsules, keep = inputs
+            keep = ops.cast(keep, capsules.dtype)
+        else:
+            capsules = inputs
+            longest = ops.argmax(ops.sum(ops.square(capsules), axis=-1), axis=-1)
+            keep = ops.one_hot(longest, capsules.shape[1], dtype=capsules.dtype)
+        masked = capsules * keep[:, :, None]
+        return ops.reshape(masked, (-1, capsules.shape[1] * capsules.shape[2]))
+
+    def compute_output_shape(self, input_shape):
+        caps_shape = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        return (caps_shape[0], caps_shape[1] * caps_shape[2])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ReconstructionLoss(keras.losses.Loss):
+    """Summed squared error per image: ``sum_pixels (x - x_hat)^2``, shape ``(batch,)``."""
+
+    def __init__(self, name="reconstruction_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        error = ops.square(ops.cast(y_true, y_pred.dtype) - y_pred)
+        return ops.sum(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
+
+
+def reconstruction_decoder(num_capsule=NUM_CLASSES, dim_capsule=DIM_CAPSULE, hidden=DECODER_HIDDEN,
+                           image_shape=IMAGE_SHAPE):
+    """Masked capsules ``(batch, J*D)`` -> Dense ReLU ... -> Dense sigmoid -> image ``(batch, 28, 28, 1)``."""
+    stack = [keras.Input((num_capsule * dim_capsule,), name="masked_capsules")]
+    stack += [layers.Dense(width, activation="relu", name=f"decoder_hidden{k + 1}") for k, width in enumerate(hidden)]
+    stack += [layers.Dense(int(np.prod(image_shape)), activation="sigmoid", name="decoder_pixels"),
+              layers.Reshape(image_shape, name="decoder_image")]
+    return keras.Sequential(stack, name="decoder")
+
+
+def capsule_decoder_model(recon_weight=RECONSTRUCTION_WEIGHT, routings=3, squash="su", update="replace",
+                          inner_squash=None, hidden=DECODER_HIDDEN, compile=True):
+    """``capsule_model()`` plus a decoder: inputs ``[image (28, 28, 1), one-hot label (10,)]``,
+    outputs ``[scores (10,), reconstruction (28, 28, 1)]``; loss = margin + ``recon_weight`` x summed squared error.
+    """
+    if not recon_weight >= 0:
+        raise ValueError(f"recon_weight must be a number >= 0, got {recon_weight!r}")
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    label = keras.Input((NUM_CLASSES,), name="label")
+    capsules = digit_capsules(image, routings, squash, update, inner_squash)
+    scores = CapsuleLength(name="scores")(capsules)
+    masked = MaskCapsules(name="mask")([capsules, label])
+    reconstruction = reconstruction_decoder(hidden=hidden)(masked)
+    model = keras.Model([image, label], [scores, reconstruction], name="capsule_decoder_model")
+    if not compile:
+        return model
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=[margin_loss(), ReconstructionLoss()],
+                  loss_weights=[1.0, float(recon_weight)],
+                  metrics=[[keras.metrics.CategoricalAccuracy(name="accuracy")], []])
+    return model
+
+
+DecoderViews = namedtuple("DecoderViews", "classify reconstruct decoder decode")
+
+
+def decoder_views(model):
+    """Three models sharing ``model``'s weights, and a ``decode(pose, digit)`` helper (NumPy in, NumPy out).
+
+    ``classify``: image ``(batch, h, w, 1)`` of any size -> scores ``(batch, 10)``.
+    ``reconstruct``: image ``(batch, 28, 28, 1)`` -> ``[scores, capsules (batch, 10, 16), reconstruction]``,
+    masked by the longest capsule. ``decoder``: masked capsules ``(batch, 160)`` -> image.
+    ``decode(pose, digit)``: poses ``(16,)`` or ``(n, 16)`` placed in capsule ``digit`` -> images ``(n, 28, 28)``.
+    """
+    trunk = ("conv1", "conv2", "pool", "conv3", "conv4", "to_capsules", "digit_capsules")
+
+    def capsules_of(x):
+        for name in trunk:
+            x = model.get_layer(name)(x)
+        return x
+
+    image = keras.Input((None, None, 1), name="image")
+    classify = keras.Model(image, model.get_layer("scores")(capsules_of(image)), name="classify")
+    image28 = keras.Input(IMAGE_SHAPE, name="image")
+    capsules = capsules_of(image28)
+    decoder = model.get_layer("decoder")
+    reconstruct = keras.Model(image28, [model.get_layer("scores")(capsules), capsules,
+                                        decoder(model.get_layer("mask")(capsules))], name="reconstruct")
+    num_capsule, dim_capsule = capsules.shape[1], capsules.shape[2]
+
+    def decode(pose, digit):
+        pose = np.atleast_2d(np.asarray(pose, dtype="float32"))
+        if pose.ndim != 2 or pose.shape[1] != dim_capsule:
+            raise ValueError(f"decode expects poses of shape ({dim_capsule},) or (n, {dim_capsule}), "
+                             f"got {np.shape(pose)}")
+        if not 0 <= int(digit) < num_capsule:
+            raise ValueError(f"digit must be in 0..{num_capsule - 1}, got {digit}")
+        masked = np.zeros((len(pose), num_capsule, dim_capsule), dtype="float32")
+        masked[:, int(digit)] = pose
+        images = decoder.predict(masked.reshape(len(pose), -1), verbose=0, batch_size=256)
+        return images[..., 0]
+
+    return DecoderViews(classify, reconstruct, decoder, decode)
+
+
+def reconstruction_error(views, images, batch_size=500):
+    """Mean over images of the summed squared pixel error, each image redrawn from its longest capsule."""
+    _, _, redrawn = views.reconstruct.predict(images, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.sum(np.square(np.asarray(images) - redrawn), axis=(1, 2, 3))))
+
+
+def dimension_sweep(pose, dim, deltas):
+    """Copies of ``pose`` ``(D,)`` with ``pose[dim] + delta`` for each delta: ``(len(deltas), D)``."""
+    pose = np.asarray(pose, dtype="float32")
+    if pose.ndim != 1:
+        raise ValueError(f"pose must be one capsule of shape (D,), got {pose.shape}")
+    if not 0 <= dim < pose.shape[0]:
+        raise ValueError(f"dim must be in 0..{pose.shape[0] - 1}, got {dim}")
+    poses = np.repeat(pose[None], len(deltas), axis=0)
+    poses[:, dim] += np.asarray(deltas, dtype="float32")
+    return poses
