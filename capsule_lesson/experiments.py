@@ -135,6 +135,7 @@ def flatten(record):
     for layout, acc in m["two_digit"].items():
         row[f"{layout}_top2"] = acc["top2"]
         row[f"{layout}_top2_confident"] = acc["top2_confident"]
+    row["reconstruction_sse"] = m.get("reconstruction_sse", "")   # decoder models only
     return row
 
 
@@ -162,6 +163,8 @@ def summarize(runs, out):
         for key, group in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
             summary = dict(zip(keys, key), seeds=len(group))
             for m in metrics:
+                if any(r[m] == "" for r in group):
+                    continue
                 values = np.array([r[m] for r in group], dtype=float)
                 summary[f"{m}_mean"] = round(float(values.mean()), 6)
                 summary[f"{m}_std"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 6)
