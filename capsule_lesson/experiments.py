@@ -194,7 +194,7 @@ def markdown_report(runs, dataset="mnist"):
 
     lines = ["| model | routing | squash | seeds | test acc. % | side A % | side B % | stacked A % | stacked B % |",
              "|---|---|---|---|---|---|---|---|---|"]
-    order = sorted(groups, key=lambda k: (k[0] != "cnn", str(k[1]) != "replace", str(k[2]), str(k[3]), k[4]))
+    order = sorted(groups, key=lambda k: (k[0] != "cnn", k[0] != "capsule", str(k[1]) != "replace", str(k[2]), str(k[3]), k[4]))
     for key in order:
         model, update, routings, squash, inner = key
         group = groups[key]
