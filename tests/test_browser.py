@@ -440,9 +440,7 @@ def test_classroom_mode_serves_only_the_sliders(request):
             page_html = classroom_in_browser(request.getfixturevalue("browser"), url, label)
             assert page_html.count("application/vnd.jupyter.widget-view+json") >= n_widgets
         else:
-            with urllib.request.urlopen(url, timeout=RUN_ALL_TIMEOUT) as response:
-                assert response.status == 200
-                page_html = response.read(200_000).decode(errors="ignore")
+            page_html = read_streamed_page(url, RUN_ALL_TIMEOUT)
     finally:
         stop_process_group(proc)
 
@@ -451,6 +449,32 @@ def test_classroom_mode_serves_only_the_sliders(request):
     assert "import capsule_lesson" not in page_html, "classroom mode should not show code"
     for marker in ("There was an error when executing cell", "Traceback (most recent call last)"):
         assert marker not in page_html, f"classroom page shows an error:\n{page_html[-3000:]}"
+
+
+def read_streamed_page(url: str, deadline_s: float, limit: int = 200_000) -> str:
+    """Read Voila's streamed page until it ends, ``limit`` bytes, or ``deadline_s`` in total.
+
+    Voila sends the page head at once and each cell as it runs; a kernel that stalls would otherwise keep
+    ``read()`` waiting indefinitely. What arrived by the deadline is checked (status 200, head, no error).
+    """
+    deadline = time.monotonic() + deadline_s
+    chunks, size = [], 0
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        while size < limit and time.monotonic() < deadline:
+            try:
+                chunk = response.read1(8192)
+            except TimeoutError:
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if b"</html>" in chunk:
+                break
+    page_html = b"".join(chunks).decode(errors="ignore")
+    assert page_html, f"Voila answered {url} with an empty page"
+    return page_html
 
 
 def classroom_in_browser(chromium, url: str, label: str) -> str:
