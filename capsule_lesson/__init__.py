@@ -14,7 +14,8 @@ with quiet_native_stderr():
 from .appetisers import aggregation_weights, fixed_point_inverse, inverse_by_bisection, softmax_aggregate
 from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, MarginLoss, margin_loss
 from .models import capsule_model, cnn_baseline
-from .decoder import MaskCapsules, ReconstructionLoss, capsule_decoder_model, decoder_views, dimension_sweep
+from .decoder import (MaskCapsules, ReconstructionLoss, capsule_decoder_model, decoder_views, dimension_sweep,
+                      within_class_stats)
 from .data import DataFileError, SubsetWarning, load_fashion_mnist, load_mnist
 from .pretrained import PRETRAINED, load_pretrained, pretrained_record
 from .routing import ROUTING_UPDATES, RoutingResult, coupling_entropy, dynamic_routing
@@ -31,5 +32,6 @@ __all__ = [
     "two_digit_test_set", "pair_accuracies", "PairAccuracy",
     "Capsule", "CapsuleLength", "FeatureMapToCapsules", "MarginLoss", "margin_loss",
     "cnn_baseline", "capsule_model", "PRETRAINED",
-    "capsule_decoder_model", "decoder_views", "dimension_sweep", "MaskCapsules", "ReconstructionLoss", "load_pretrained", "pretrained_record",
+    "capsule_decoder_model", "decoder_views", "dimension_sweep", "within_class_stats", "MaskCapsules",
+    "ReconstructionLoss", "load_pretrained", "pretrained_record",
 ]

@@ -166,3 +166,41 @@ def dimension_sweep(pose, dim, deltas):
     poses = np.repeat(pose[None], len(deltas), axis=0)
     poses[:, dim] += np.asarray(deltas, dtype="float32")
     return poses
+
+
+WithinClass = namedtuple("WithinClass", "classes std cosine cosine_by_class spread")
+
+
+def within_class_stats(capsules, labels):
+    """How much one class's own capsules vary from digit to digit.
+
+    ``capsules`` is ``(N, num_classes, D)`` (every class's capsule) or ``(N, D)`` (each image's own-class
+    capsule already picked); ``labels`` is ``(N,)``. For each class ``k`` present, over its images:
+
+    - ``std[k]`` ``(D,)``: the standard deviation of each dimension;
+    - ``cosine`` ``(N,)``: each capsule's cosine to the mean direction of its class (1 = same direction);
+      ``cosine_by_class[k]`` its mean within the class;
+    - ``spread[k]``: the typical distance from the class mean, ``sqrt(sum of the D variances)``.
+    """
+    capsules, labels = np.asarray(capsules, dtype=np.float64), np.asarray(labels)
+    if labels.ndim != 1 or capsules.shape[:1] != labels.shape:
+        raise ValueError(f"labels must be (N,) with N = capsules.shape[0] = {capsules.shape[0]}, got {labels.shape}")
+    if capsules.ndim == 3:
+        if labels.min() < 0 or labels.max() >= capsules.shape[1]:
+            raise ValueError(f"labels must lie in 0..{capsules.shape[1] - 1}, got {labels.min()}..{labels.max()}")
+        capsules = capsules[np.arange(len(labels)), labels]
+    elif capsules.ndim != 2:
+        raise ValueError(f"capsules must be (N, num_classes, D) or (N, D), got shape {capsules.shape}")
+    classes = np.unique(labels)
+    tiny = np.finfo(np.float64).tiny  # an all-zero capsule gets cosine 0, not NaN
+    std, spread, cosine_by_class = [], [], []
+    cosine = np.zeros(len(labels))
+    for k in classes:
+        group = capsules[labels == k]
+        mean = group.mean(axis=0)
+        direction = mean / max(np.linalg.norm(mean), tiny)
+        cosine[labels == k] = group @ direction / np.maximum(np.linalg.norm(group, axis=1), tiny)
+        std.append(group.std(axis=0))
+        spread.append(np.sqrt(group.var(axis=0).sum()))
+        cosine_by_class.append(cosine[labels == k].mean())
+    return WithinClass(classes, np.array(std), cosine, np.array(cosine_by_class), np.array(spread))

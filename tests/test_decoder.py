@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from capsule_lesson import (MaskCapsules, ReconstructionLoss, capsule_decoder_model, decoder_views,
-                            dimension_sweep)
+                            dimension_sweep, within_class_stats)
 from capsule_lesson.train import main as train_main
 
 
@@ -96,6 +96,34 @@ def test_dimension_sweep():
     assert np.count_nonzero(np.delete(poses, 3, axis=1)) == 0
     with pytest.raises(ValueError, match="dim must be in 0..15"):
         dimension_sweep(np.zeros(16), 16, [0.1])
+
+
+def test_within_class_stats_by_hand():
+    # class 0: two capsules along (1, 0) of lengths 1 and 3; class 1: (0, 1) and (1, 0), at 90 degrees
+    own = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    labels = np.array([0, 0, 1, 1])
+    stats = within_class_stats(own, labels)
+    np.testing.assert_array_equal(stats.classes, [0, 1])
+    np.testing.assert_allclose(stats.std, [[1.0, 0.0], [0.5, 0.5]])
+    np.testing.assert_allclose(stats.cosine, [1, 1, np.sqrt(0.5), np.sqrt(0.5)])
+    np.testing.assert_allclose(stats.cosine_by_class, [1, np.sqrt(0.5)])
+    np.testing.assert_allclose(stats.spread, [1.0, np.sqrt(0.5)])
+    # the (N, classes, D) form picks each image's own-class capsule first
+    everything = np.zeros((4, 2, 2))
+    everything[np.arange(4), labels] = own
+    everything[np.arange(4), 1 - labels] = 9.0
+    np.testing.assert_allclose(within_class_stats(everything, labels).std, stats.std)
+
+
+def test_within_class_stats_edges_and_errors():
+    zero = within_class_stats(np.zeros((3, 4)), np.array([2, 2, 2]))
+    assert np.all(np.isfinite(zero.cosine)) and np.all(zero.cosine == 0)
+    with pytest.raises(ValueError, match="labels must be"):
+        within_class_stats(np.zeros((3, 4)), np.array([0, 1]))
+    with pytest.raises(ValueError, match="labels must lie in 0..1"):
+        within_class_stats(np.zeros((2, 2, 4)), np.array([0, 2]))
+    with pytest.raises(ValueError, match="capsules must be"):
+        within_class_stats(np.zeros((2, 2, 2, 4)), np.array([0, 1]))
 
 
 def test_training_script_trains_the_decoder_model(tmp_path):
