@@ -38,9 +38,15 @@ class MaskCapsules(keras.layers.Layer):
     ``[capsules, keep]`` with ``keep`` one-hot ``(batch, J)`` (the true class, in training).
     """
 
+    @staticmethod
+    def _shapes(input_shape):
+        """``(capsules shape, mask shape or None)`` from one shape or a ``[capsules, keep]`` pair of shapes."""
+        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
+            return tuple(input_shape[0]), tuple(input_shape[1])
+        return tuple(input_shape), None
+
     def build(self, input_shape):
-        caps_shape, keep_shape = (input_shape if isinstance(input_shape, (list, tuple))
-                                  and isinstance(input_shape[0], (list, tuple)) else (input_shape, None))
+        caps_shape, keep_shape = self._shapes(input_shape)
         if len(caps_shape) != 3 or caps_shape[1] is None or caps_shape[2] is None:
             raise ValueError(f"MaskCapsules expects capsules of shape (batch, num_capsule, dim_capsule) "
                              f"with known sizes, got {tuple(caps_shape)}")
@@ -60,7 +66,7 @@ class MaskCapsules(keras.layers.Layer):
         return ops.reshape(masked, (-1, capsules.shape[1] * capsules.shape[2]))
 
     def compute_output_shape(self, input_shape):
-        caps_shape = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        caps_shape, _ = self._shapes(input_shape)
         return (caps_shape[0], caps_shape[1] * caps_shape[2])
 
 
