@@ -136,7 +136,16 @@ def flatten(record):
         row[f"{layout}_top2"] = acc["top2"]
         row[f"{layout}_top2_confident"] = acc["top2_confident"]
     row["reconstruction_sse"] = m.get("reconstruction_sse", "")   # decoder models only
+    row["device"] = record.get("device", "")
+    row["backend"] = record.get("versions", {}).get("backend", "")
     return row
+
+
+def hardware(row):
+    """Where a run was trained, in short: ``"GPU, jax"`` or ``"CPU, tensorflow"``."""
+    device = row.get("device", "")
+    kind = "CPU" if device.startswith("CPU") else "GPU" if device else "?"
+    return f"{kind}, {row.get('backend') or '?'}"
 
 
 def summarize(runs, out):
@@ -148,7 +157,7 @@ def summarize(runs, out):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keys = ("dataset", "model", "epochs", "routings", "update", "squash", "inner_squash")
-    metrics = [k for k in rows[0] if k not in keys + ("seed",)]
+    metrics = [k for k in rows[0] if k not in keys + ("seed", "device", "backend")]
     with open(out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -192,9 +201,19 @@ def markdown_report(runs, dataset="mnist"):
             return f"{values[0]:.1f}"
         return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
 
-    lines = ["| model | routing | squash | seeds | test acc. % | side A % | side B % | stacked A % | stacked B % |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    order = sorted(groups, key=lambda k: (k[0] != "cnn", k[0] != "capsule", str(k[1]) != "replace", str(k[2]), str(k[3]), k[4]))
+    def trained_on(group):
+        counts = {}
+        for r in group:
+            counts[hardware(r)] = counts.get(hardware(r), 0) + 1
+        if len(counts) == 1:
+            return next(iter(counts))
+        return "; ".join(f"{h} ×{n}" for h, n in sorted(counts.items()))
+
+    lines = ["| model | routing | squash | seeds | test acc. % | side A % | side B % | stacked A % | stacked B % "
+             "| trained on |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    order = sorted(groups, key=lambda k: (k[0] != "cnn", k[0] != "capsule", str(k[1]) != "replace",
+                                         int(k[2]) if str(k[2]).isdigit() else 0, str(k[3]), k[4]))
     for key in order:
         model, update, routings, squash, inner = key
         group = groups[key]
@@ -204,7 +223,8 @@ def markdown_report(runs, dataset="mnist"):
         squash_cell = (squash + (f" (inner: {inner})" if inner else "")) if model != "cnn" else "—"
         lines.append(f"| {model} | {routing} | {squash_cell} | {len(group)} | {test_cell} | "
                      f"{cell(group, 'side_top2')} | {cell(group, 'side_top2_confident')} | "
-                     f"{cell(group, 'stacked_top2')} | {cell(group, 'stacked_top2_confident')} |")
+                     f"{cell(group, 'stacked_top2')} | {cell(group, 'stacked_top2_confident')} | "
+                     f"{trained_on(group)} |")
     return "\n".join(lines)
 
 

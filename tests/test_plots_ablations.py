@@ -252,3 +252,37 @@ def test_run_skips_jobs_with_a_shipped_record(tmp_path, monkeypatch):
     started.clear()
     experiments.run("decoder", tmp_path / "runs2", workers=3, rerun=True)
     assert len(started) == len(jobs) == 3
+
+
+def fake_record(seed, device, backend, top2=0.9):
+    layouts = {layout: {"top2": top2 - 0.01 * seed, "top2_confident": top2 - 0.02 * seed}
+               for layout in ("side", "stacked")}
+    return {"dataset": "mnist", "model": "capsule", "seed": seed, "epochs": 10, "train_time_s": 60.0,
+            "config": {"routings": 10, "update": "replace", "squash": "su", "inner_squash": None},
+            "metrics": {"test_accuracy": 0.99, "two_digit": layouts},
+            "device": device, "versions": {"backend": backend}}
+
+
+def test_summary_and_report_say_where_each_run_was_trained(tmp_path):
+    import csv
+
+    from capsule_lesson.experiments import hardware, markdown_report, summarize
+
+    records = tmp_path / "records"
+    records.mkdir()
+    for seed, device, backend in ((0, "CPU (2 cores)", "tensorflow"), (1, "NVIDIA H100 80GB HBM3", "jax"),
+                                  (2, "NVIDIA H100 80GB HBM3", "jax")):
+        (records / f"run{seed}.json").write_text(json.dumps(fake_record(seed, device, backend)))
+    assert hardware({"device": "CPU (2 cores)", "backend": "tensorflow"}) == "CPU, tensorflow"
+    assert hardware({"device": "NVIDIA H100 80GB HBM3", "backend": "jax"}) == "GPU, jax"
+    summarize(records, tmp_path / "out")
+    with open(tmp_path / "out" / "runs.csv") as f:
+        runs = list(csv.DictReader(f))
+    assert [r["device"] for r in runs] == ["CPU (2 cores)", "NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"]
+    with open(tmp_path / "out" / "summary.csv") as f:
+        (summary,) = list(csv.DictReader(f))
+    assert summary["seeds"] == "3" and "device_mean" not in summary
+    assert float(summary["side_top2_mean"]) == pytest.approx(0.89)
+    report = markdown_report(records)
+    assert report.splitlines()[0].endswith("| trained on |")
+    assert report.splitlines()[2].endswith("| CPU, tensorflow ×1; GPU, jax ×2 |")
