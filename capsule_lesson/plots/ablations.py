@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import PALETTE
+from .mnist import format_table  # noqa: F401  (notebook 08 imports it from here)
 
 RECORDS_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "records"
 
@@ -98,21 +99,6 @@ def mean_std(vals, scale=100.0, digits=1):
     if vals.size == 1:
         return f"{vals[0]:.{digits}f}"
     return f"{vals.mean():.{digits}f} ± {vals.std(ddof=1):.{digits}f}"
-
-
-def format_table(header, rows, align=None):
-    """A plain-text table; ``align`` has one ``"<"`` or ``">"`` per column (default: first left)."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    n = len(cells[0])
-    if any(len(r) != n for r in cells):
-        raise ValueError("every row needs as many cells as the header")
-    align = align or "<" + ">" * (n - 1)
-    widths = [max(len(r[k]) for r in cells) for k in range(n)]
-
-    def line(row):
-        return " | ".join(f"{c:{a}{w}}" for c, a, w in zip(row, align, widths)).rstrip()
-
-    return "\n".join([line(cells[0]), "-+-".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
 
 
 def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
