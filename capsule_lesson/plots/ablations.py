@@ -174,7 +174,7 @@ def plot_routing_ablation(rows, metric="stacked_top2", dataset="mnist"):
     ax.set_xticks(xs, [str(r) for r in ROUTINGS])
     ax.set(xlabel="routing iterations r (training and test)", ylabel=f"{METRICS[metric]} (%)",
            ylim=(low - pad, high + pad), title=f"Routing ablation ({dataset}): {METRICS[metric]}")
-    ax.legend(loc="lower left", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10)   # outside: never hides a dot
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -206,7 +206,7 @@ def plot_squash_ablation(rows, metric="stacked_top2", dataset="mnist"):
     ax.set(ylabel=f"{METRICS[metric]} (%)", ylim=(low - pad, high + pad),
            xlabel="squash (output; inside the routing loop)",
            title=f"Squash ablation ({dataset}, r = 3, replace): {METRICS[metric]}")
-    ax.legend(loc="upper right", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10)   # outside: never hides a dot
     fig.tight_layout()
     plt.close(fig)
     return fig
