@@ -148,6 +148,16 @@ def hardware(row):
     return f"{kind}, {row.get('backend') or '?'}"
 
 
+def trained_on(rows):
+    """Where ``rows`` were trained: ``"GPU, jax"`` if all in one place, else ``"CPU, tensorflow ×1; GPU, jax ×2"``."""
+    counts = {}
+    for r in rows:
+        counts[hardware(r)] = counts.get(hardware(r), 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), "")
+    return "; ".join(f"{h} ×{n}" for h, n in sorted(counts.items()))
+
+
 def summarize(runs, out):
     import numpy as np
 
@@ -200,14 +210,6 @@ def markdown_report(runs, dataset="mnist"):
         if len(values) == 1:
             return f"{values[0]:.1f}"
         return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
-
-    def trained_on(group):
-        counts = {}
-        for r in group:
-            counts[hardware(r)] = counts.get(hardware(r), 0) + 1
-        if len(counts) == 1:
-            return next(iter(counts))
-        return "; ".join(f"{h} ×{n}" for h, n in sorted(counts.items()))
 
     lines = ["| model | routing | squash | seeds | test acc. % | side A % | side B % | stacked A % | stacked B % "
              "| trained on |",

@@ -266,7 +266,7 @@ def fake_record(seed, device, backend, top2=0.9):
 def test_summary_and_report_say_where_each_run_was_trained(tmp_path):
     import csv
 
-    from capsule_lesson.experiments import hardware, markdown_report, summarize
+    from capsule_lesson.experiments import hardware, markdown_report, summarize, trained_on
 
     records = tmp_path / "records"
     records.mkdir()
@@ -275,6 +275,7 @@ def test_summary_and_report_say_where_each_run_was_trained(tmp_path):
         (records / f"run{seed}.json").write_text(json.dumps(fake_record(seed, device, backend)))
     assert hardware({"device": "CPU (2 cores)", "backend": "tensorflow"}) == "CPU, tensorflow"
     assert hardware({"device": "NVIDIA H100 80GB HBM3", "backend": "jax"}) == "GPU, jax"
+    assert trained_on([]) == "" and trained_on([{"device": "CPU (2 cores)", "backend": "tensorflow"}]) == "CPU, tensorflow"
     summarize(records, tmp_path / "out")
     with open(tmp_path / "out" / "runs.csv") as f:
         runs = list(csv.DictReader(f))
