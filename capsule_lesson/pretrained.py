@@ -17,6 +17,8 @@ PRETRAINED = {
     "capsule": {"name": "capsule", "update": "replace"},
     "capsule_accumulate": {"name": "capsule", "update": "accumulate"},
     "capsule_decoder": {"name": "capsule_decoder"},   # see capsule_lesson.decoder.decoder_views
+    "fashion_cnn": {"name": "cnn"},                    # the same two models, trained on Fashion-MNIST
+    "fashion_capsule": {"name": "capsule", "update": "replace"},
 }
 
 

@@ -58,3 +58,25 @@ def pair_accuracies(scores, pairs, threshold=0.5):
     hit = np.all(top2 == np.sort(pairs, axis=1), axis=1)
     second_score = np.sort(scores, axis=1)[:, -2]
     return PairAccuracy(float(hit.mean()), float((hit & (second_score > threshold)).mean()))
+
+
+def found_by_class(scores, pairs, classes=10):
+    """For each class k: the share of the pairs containing k in which k is among the two highest scores.
+
+    ``scores (m, classes)``, ``pairs (m, 2)``; returns ``(classes,)`` (NaN for a class in no pair). It says
+    *which* items a model misses when it misses a pair (accuracy A counts a pair as one hit or miss).
+    """
+    scores, pairs = np.asarray(scores), np.asarray(pairs)
+    if scores.ndim != 2 or scores.shape[1] != classes or pairs.shape != (len(scores), 2):
+        raise ValueError(f"scores must be (m, {classes}) and pairs (m, 2) with the same m, got {scores.shape} "
+                         f"and {pairs.shape}")
+    top2 = np.argsort(scores, axis=1)[:, -2:]
+    found = np.zeros(classes)
+    present = np.zeros(classes)
+    for column in (0, 1):
+        k = pairs[:, column]
+        hit = np.any(top2 == k[:, None], axis=1)
+        np.add.at(present, k, 1)
+        np.add.at(found, k, hit)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return found / present

@@ -13,9 +13,9 @@ import pytest
 
 from capsule_lesson.overlap import overlay_pairs
 from capsule_lesson.plots.ablations import (
-    METRICS, ROUTINGS, SQUASH_CONFIGS, format_table, load_rows, mean_std, missing_jobs, plot_item_pairs,
+    METRICS, ROUTINGS, SQUASH_CONFIGS, format_table, load_rows, mean_std, missing_jobs, plot_found_by_class, plot_item_pairs,
     plot_overlap_example, plot_overlap_strip, plot_overlap_sweep, plot_routing_ablation, plot_squash_ablation,
-    routing_grid, same_model_gaps, select, squash_grid, squash_label,
+    compare_seeds, routing_grid, same_model_gaps, select, squash_grid, squash_label,
 )
 
 
@@ -50,7 +50,8 @@ def test_shipped_records_load_and_group():
     np.testing.assert_array_equal(sq[("su", "")], grid_side := routing_grid(rows, "side_top2")[("replace", 3)])
     assert len(grid_side) >= 3
     gaps = same_model_gaps(rows)
-    assert set(gaps) == {1, 2} and all(abs(g) < 0.05 for gap in gaps.values() for g in gap.values())
+    assert set(gaps) == {(r, s) for r in (1, 2) for s in (0, 1, 2)}
+    assert all(abs(g) < 0.05 for gap in gaps.values() for g in gap.values())
 
 
 def test_select_and_grids(fake_rows):
@@ -80,8 +81,21 @@ def test_mean_std_and_labels():
 
 def test_same_model_gaps(fake_rows):
     gaps = same_model_gaps(fake_rows, metrics=("side_top2",))
-    assert set(gaps) == {1}                                           # no r = 2 runs in the fake records
-    assert gaps[1]["side_top2"] == pytest.approx(0.1)
+    assert set(gaps) == {(1, 0), (1, 1), (1, 2)}                       # no r = 2 runs in the fake records
+    assert all(g["side_top2"] == pytest.approx(0.1) for g in gaps.values())
+
+
+def test_compare_seeds_is_an_exact_permutation_test():
+    diff, separated, p = compare_seeds([0.9, 0.8, 0.85], [0.7, 0.75, 0.6])
+    assert diff == pytest.approx(0.5 / 3) and separated and p == pytest.approx(1 / 20)  # the best 3 vs 3 can do
+    diff, separated, p = compare_seeds([0.6, 0.75, 0.7], [0.9, 0.8, 0.85])             # the other direction
+    assert diff == pytest.approx(-0.5 / 3) and separated and p == pytest.approx(1 / 20)
+    diff, separated, p = compare_seeds([0.9, 0.6, 0.8], [0.85, 0.7, 0.75])
+    assert not separated and 0.25 < p <= 0.6                                           # interleaved: no evidence
+    assert compare_seeds([1.0, 2.0], [1.0, 2.0])[2] > 0.5                              # equal means
+    assert compare_seeds([3.0], [1.0, 2.0]) == (pytest.approx(1.5), True, pytest.approx(1 / 3))
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        compare_seeds([], [1.0])
 
 
 def test_missing_jobs(tmp_path):
@@ -287,3 +301,16 @@ def test_summary_and_report_say_where_each_run_was_trained(tmp_path):
     report = markdown_report(records)
     assert report.splitlines()[0].endswith("| trained on |")
     assert report.splitlines()[2].endswith("| CPU, tensorflow ×1; GPU, jax ×2 |")
+
+
+def test_found_by_class_plot_shows_the_numbers():
+    found = {"fashion_cnn": np.linspace(0.3, 0.9, 10), "fashion_capsule": np.linspace(0.5, 1.0, 10)}
+    single = {"fashion_cnn": np.full(10, 0.9), "fashion_capsule": np.full(10, 0.95)}
+    fig = plot_found_by_class(found, single, [f"c{i}" for i in range(10)])
+    ax = fig.axes[0]
+    np.testing.assert_allclose([b.get_height() for b in ax.containers[1]], 100 * found["fashion_capsule"])
+    ticks = {line.get_label(): line.get_ydata() for line in ax.lines}
+    np.testing.assert_allclose(ticks["fashion_capsule single"], 95.0)
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["c0", "c1"]
+    with pytest.raises(ValueError, match="same models"):
+        plot_found_by_class(found, {"fashion_cnn": single["fashion_cnn"]}, [f"c{i}" for i in range(10)])

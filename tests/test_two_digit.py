@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from capsule_lesson import pair_accuracies, two_digit_test_set
+from capsule_lesson import found_by_class, pair_accuracies, two_digit_test_set
 
 
 def digits(n=200, seed=0):
@@ -58,3 +58,17 @@ def test_pair_accuracies_by_hand():
 def test_pair_accuracies_shape_errors():
     with pytest.raises(ValueError, match="scores must be"):
         pair_accuracies(np.zeros((3, 10)), np.zeros((4, 2)))
+
+
+def test_found_by_class_by_hand():
+    scores = np.array([[0.9, 0.8, 0.1, 0.0],     # pair (0, 1): both found
+                       [0.9, 0.1, 0.8, 0.0],     # pair (0, 3): 3 missed (2 is second)
+                       [0.1, 0.2, 0.9, 0.8]])    # pair (2, 3): both found
+    pairs = np.array([[0, 1], [0, 3], [2, 3]])
+    found = found_by_class(scores, pairs, classes=4)
+    np.testing.assert_allclose(found, [1.0, 1.0, 1.0, 0.5])
+    assert np.isnan(found_by_class(scores[:1], pairs[:1], classes=4)[2])          # class 2 in no pair
+    with pytest.raises(ValueError, match=r"scores must be \(m, 10\)"):
+        found_by_class(scores, pairs)
+    with pytest.raises(ValueError, match="pairs"):
+        found_by_class(scores, pairs[:2], classes=4)

@@ -105,16 +105,41 @@ def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
     """Runs that train the *same* network twice: with 1 or 2 routing iterations the update rule is
     never applied (the logits are updated once at most, from zero, so b = <u, v> either way).
 
-    Returns ``{routings: {metric: replace value - accumulate value}}`` for each ``routings`` in (1, 2)
-    with one seed-0 run of each rule; the differences are run-to-run noise of the training hardware.
+    Returns ``{(routings, seed): {metric: replace value - accumulate value}}`` for ``routings`` in (1, 2)
+    and every seed with a run of each rule; the differences are run-to-run noise of the training hardware.
     """
     gaps = {}
     for r in (1, 2):
-        a = [x for x in select(rows, dataset, routings=r, update="replace") if x["seed"] == 0]
-        b = [x for x in select(rows, dataset, routings=r, update="accumulate") if x["seed"] == 0]
-        if a and b:
-            gaps[r] = {m: float(a[0][m]) - float(b[0][m]) for m in metrics}
+        a = {x["seed"]: x for x in select(rows, dataset, routings=r, update="replace")}
+        b = {x["seed"]: x for x in select(rows, dataset, routings=r, update="accumulate")}
+        for seed in sorted(set(a) & set(b)):
+            gaps[r, seed] = {m: float(a[seed][m]) - float(b[seed][m]) for m in metrics}
     return gaps
+
+
+def compare_seeds(a, b):
+    """Compare two configurations by their per-seed values ``a`` and ``b`` (1-D, at least one each).
+
+    Returns ``(difference, separated, p)``: mean(a) - mean(b); whether every value of one lies above every
+    value of the other; and the exact one-sided permutation p-value in the direction of the difference
+    (the share of all ways to split the pooled values into groups of ``len(a)`` and ``len(b)`` whose mean
+    difference is at least as large). With three seeds against three the smallest possible p is 1/20.
+    """
+    from itertools import combinations
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or not a.size or not b.size:
+        raise ValueError(f"compare_seeds needs two non-empty 1-D arrays, got shapes {a.shape} and {b.shape}")
+    pooled, observed = np.concatenate([a, b]), a.mean() - b.mean()
+    sign = 1.0 if observed >= 0 else -1.0
+    splits = list(combinations(range(pooled.size), a.size))
+    as_extreme = 0
+    for chosen in splits:
+        mask = np.zeros(pooled.size, bool)
+        mask[list(chosen)] = True
+        as_extreme += sign * (pooled[mask].mean() - pooled[~mask].mean()) >= sign * observed - 1e-12
+    separated = bool(a.min() > b.max() or b.min() > a.max())
+    return float(observed), separated, float(as_extreme / len(splits))
 
 
 def missing_jobs(plan_name, records_dir=None):
@@ -317,6 +342,35 @@ def plot_item_pairs(images, pairs, names=None, count=4):
         ax.set(xticks=[], yticks=[], title=" + ".join(text))
         ax.title.set_fontsize(11)
         ax.grid(False)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_found_by_class(found, single, names):
+    """Per class: how often each model finds an item of that class in a two-item image (bars,
+    :func:`capsule_lesson.found_by_class`) and its single-item accuracy (black ticks), in %.
+
+    ``found`` and ``single``: model name -> ``(classes,)`` fractions; model k's bars are
+    ``fig.axes[0].containers[k]``, its ticks the line labelled ``"<name> single"``.
+    """
+    if set(found) != set(single):
+        raise ValueError(f"found and single must name the same models, got {sorted(found)} and {sorted(single)}")
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    x = np.arange(len(names))
+    width = 0.8 / len(found)
+    for k, name in enumerate(found):
+        offset = (k - (len(found) - 1) / 2) * width
+        colour = MODEL_COLOURS.get(name.replace("fashion_", ""), PALETTE[k % len(PALETTE)])
+        ax.bar(x + offset, 100 * np.asarray(found[name]), width, color=colour,
+               label=f"{MODEL_LABELS.get(name.replace('fashion_', ''), name)}: found in a pair")
+        ax.plot(x + offset, 100 * np.asarray(single[name]), "_", color="black", markersize=14, mew=2,
+                label=f"{name} single")
+    ax.set_xticks(x, names, rotation=20)
+    ax.set(ylabel="%", ylim=(0, 102), title="Which items are found in a two-item image, per class")
+    handles = list(ax.containers) + [ax.lines[0]]
+    ax.legend(handles, [h.get_label() for h in ax.containers] + ["single-item accuracy (each model)"],
+              loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=9, frameon=False)
     fig.tight_layout()
     plt.close(fig)
     return fig
