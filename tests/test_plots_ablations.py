@@ -221,10 +221,15 @@ def test_overlap_example_follows_the_sliders(digits):
         plot_overlap_example(0, 10_000, x, y, scorers)
     with pytest.raises(ValueError, match="scorer"):
         plot_overlap_example(0, 0, x, y, {})
+    names = [f"item{c}" for c in range(10)]
+    fig = plot_overlap_example(28, 0, x, y, scorers, names=names)      # class names, as for Fashion-MNIST
+    pair = overlay_pairs(x, y, 28)[1][0]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == names
+    assert fig.axes[0].get_title().startswith(f"items item{pair[0]} & item{pair[1]}, shift 28 px")
 
     w = widgets.interactive(plot_overlap_example, shift=widgets.IntSlider(value=0, min=0, max=28),
                             index=widgets.IntSlider(value=0, min=0, max=5), x=widgets.fixed(x),
-                            y=widgets.fixed(y), scorers=widgets.fixed(scorers))
+                            y=widgets.fixed(y), scorers=widgets.fixed(scorers), names=widgets.fixed(None))
     before = np.asarray(w.result.axes[0].images[0].get_array()).shape
     w.children[0].value = 12
     assert before == (28, 28) and np.asarray(w.result.axes[0].images[0].get_array()).shape == (28, 40)

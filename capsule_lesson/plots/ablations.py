@@ -291,11 +291,14 @@ def plot_overlap_sweep(rows, models=None):
     return fig
 
 
-def plot_overlap_example(shift=28, index=0, x=None, y=None, scorers=None, seed=0, dy=0, threshold=0.5):
+def plot_overlap_example(shift=28, index=0, x=None, y=None, scorers=None, seed=0, dy=0, threshold=0.5, *,
+                         names=None):
     """One overlaid pair at ``shift`` pixels (horizontal; ``dy`` vertical) and every scorer's 10 class
     scores as grouped bars (model k's bars are ``fig.axes[1].containers[k]``).
 
-    ``x, y``: single digits and labels; ``scorers``: name -> function ``uint8 images -> scores``.
+    ``x, y``: single items and labels; ``scorers``: name -> function ``uint8 images -> scores``;
+    ``names``: class -> text for the ticks and title (default: the digits; with ``widgets.interactive``
+    pass it as ``widgets.fixed(...)``).
     """
     from ..overlap import ink_overlap, overlay_pairs
 
@@ -309,24 +312,26 @@ def plot_overlap_example(shift=28, index=0, x=None, y=None, scorers=None, seed=0
     ink = ink_overlap(x, y, int(shift), int(dy), seed)[index]
     fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.4, 3.0]})
     ax_img.imshow(image, cmap="gray_r", vmin=0, vmax=255)
-    ax_img.set(xticks=[], yticks=[], title=f"digits {pair[0]} & {pair[1]}, shift {int(shift)} px\n"
+    label = (lambda c: str(c)) if names is None else (lambda c: names[int(c)])
+    what = "digits" if names is None else "items"
+    ax_img.set(xticks=[], yticks=[], title=f"{what} {label(pair[0])} & {label(pair[1])}, shift {int(shift)} px\n"
                                           f"ink shared {ink:.0%}")
     ax_img.grid(False)
-    names = list(scorers)
-    width = 0.8 / len(names)
+    models = list(scorers)
+    width = 0.8 / len(models)
     classes = np.arange(10)
-    for k, name in enumerate(names):
+    for k, name in enumerate(models):
         s = np.asarray(scorers[name](image[None]))[0]
-        ax_bar.bar(classes + (k - (len(names) - 1) / 2) * width, s, width=width,
+        ax_bar.bar(classes + (k - (len(models) - 1) / 2) * width, s, width=width,
                    color=MODEL_COLOURS.get(name, PALETTE[(k + 3) % len(PALETTE)]),
                    label=MODEL_LABELS.get(name, name))
     ax_bar.axhline(threshold, color=PALETTE[7], linestyle=":", linewidth=1.5, label=f"score {threshold:g}")
-    ax_bar.set_xticks(classes, [str(c) for c in classes])
+    ax_bar.set_xticks(classes, [label(c) for c in classes], rotation=0 if names is None else 25)
     for c, t in zip(classes, ax_bar.get_xticklabels()):
         if c in pair:
             t.set_fontweight("bold")
             t.set_color(PALETTE[3])
-    ax_bar.set(xlabel="class (true digits in bold)", ylabel="score", ylim=(0, 1.05), title="class scores")
+    ax_bar.set(xlabel=f"class (true {what} in bold)", ylabel="score", ylim=(0, 1.05), title="class scores")
     ax_bar.legend(loc="upper left", fontsize=9, ncol=2)
     fig.tight_layout()
     plt.close(fig)
