@@ -20,7 +20,7 @@ from .data import DataFileError, SubsetWarning, load_fashion_mnist, load_mnist
 from .pretrained import PRETRAINED, load_pretrained, pretrained_record
 from .routing import ROUTING_UPDATES, RoutingResult, coupling_entropy, dynamic_routing
 from .squash import SQUASH_CONSTANTS, SQUASH_VARIANTS, squash
-from .two_digit import PairAccuracy, found_by_class, pair_accuracies, two_digit_test_set
+from .two_digit import PairAccuracy, found_by_class, pair_accuracies, pair_hits, two_digit_test_set
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,7 @@ __all__ = [
     "fixed_point_inverse", "inverse_by_bisection", "softmax_aggregate", "aggregation_weights",
     "ROUTING_UPDATES", "RoutingResult", "dynamic_routing", "coupling_entropy",
     "load_mnist", "load_fashion_mnist", "DataFileError", "SubsetWarning",
-    "two_digit_test_set", "pair_accuracies", "PairAccuracy", "found_by_class",
+    "two_digit_test_set", "pair_accuracies", "PairAccuracy", "found_by_class", "pair_hits",
     "Capsule", "CapsuleLength", "FeatureMapToCapsules", "MarginLoss", "margin_loss",
     "cnn_baseline", "capsule_model", "PRETRAINED",
     "capsule_decoder_model", "decoder_views", "dimension_sweep", "within_class_stats", "MaskCapsules",

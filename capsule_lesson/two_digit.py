@@ -45,8 +45,9 @@ class PairAccuracy(NamedTuple):
     top2_confident: float
 
 
-def pair_accuracies(scores, pairs, threshold=0.5):
-    """The article's two accuracies for class scores ``(m, classes)`` against sorted pairs ``(m, 2)``."""
+def pair_hits(scores, pairs):
+    """Per pair, whether the two highest of the class scores ``(m, classes)`` are the pair's two classes
+    ``(m, 2)``: a boolean ``(m,)``, whose mean is accuracy A."""
     scores, pairs = np.asarray(scores), np.asarray(pairs)
     if scores.ndim != 2 or pairs.ndim != 2 or pairs.shape[1] != 2 or len(scores) != len(pairs):
         raise ValueError(
@@ -55,8 +56,13 @@ def pair_accuracies(scores, pairs, threshold=0.5):
     if len(scores) == 0:
         raise ValueError("no pairs to score")
     top2 = np.sort(np.argsort(scores, axis=1)[:, -2:], axis=1)
-    hit = np.all(top2 == np.sort(pairs, axis=1), axis=1)
-    second_score = np.sort(scores, axis=1)[:, -2]
+    return np.all(top2 == np.sort(pairs, axis=1), axis=1)
+
+
+def pair_accuracies(scores, pairs, threshold=0.5):
+    """The article's two accuracies for class scores ``(m, classes)`` against sorted pairs ``(m, 2)``."""
+    hit = pair_hits(scores, pairs)
+    second_score = np.sort(np.asarray(scores), axis=1)[:, -2]
     return PairAccuracy(float(hit.mean()), float((hit & (second_score > threshold)).mean()))
 
 

@@ -13,9 +13,10 @@ import pytest
 
 from capsule_lesson.overlap import overlay_pairs
 from capsule_lesson.plots.ablations import (
-    METRICS, ROUTINGS, SQUASH_CONFIGS, format_table, load_rows, mean_std, missing_jobs, plot_found_by_class, plot_item_pairs,
-    plot_overlap_example, plot_overlap_strip, plot_overlap_sweep, plot_routing_ablation, plot_squash_ablation,
-    compare_seeds, routing_grid, same_model_gaps, select, squash_grid, squash_label,
+    METRICS, ROUTINGS, SQUASH_CONFIGS, compare_seeds, format_table, load_rows, mean_std, missing_jobs,
+    plot_found_by_class, plot_item_pairs, plot_overlap_example, plot_overlap_strip, plot_overlap_sweep,
+    plot_routing_ablation, plot_squash_ablation, routing_grid, same_model_gaps, seed_verdict, select, squash_grid,
+    squash_label,
 )
 
 
@@ -96,6 +97,11 @@ def test_compare_seeds_is_an_exact_permutation_test():
     assert compare_seeds([3.0], [1.0, 2.0]) == (pytest.approx(1.5), True, pytest.approx(1 / 3))
     with pytest.raises(ValueError, match="non-empty 1-D"):
         compare_seeds([], [1.0])
+
+
+def test_seed_verdict_is_compare_seeds_as_text():
+    assert seed_verdict([0.9, 0.8, 0.85], [0.7, 0.75, 0.6]) == "+16.7  p = 0.05 *"
+    assert seed_verdict([0.9, 0.6, 0.8], [0.85, 0.7, 0.75], digits=2) == "+0.00  p = 0.55  "
 
 
 def test_missing_jobs(tmp_path):
@@ -294,7 +300,8 @@ def test_summary_and_report_say_where_each_run_was_trained(tmp_path):
         (records / f"run{seed}.json").write_text(json.dumps(fake_record(seed, device, backend)))
     assert hardware({"device": "CPU (2 cores)", "backend": "tensorflow"}) == "CPU, tensorflow"
     assert hardware({"device": "NVIDIA H100 80GB HBM3", "backend": "jax"}) == "GPU, jax"
-    assert trained_on([]) == "" and trained_on([{"device": "CPU (2 cores)", "backend": "tensorflow"}]) == "CPU, tensorflow"
+    assert trained_on([]) == ""
+    assert trained_on([{"device": "CPU (2 cores)", "backend": "tensorflow"}]) == "CPU, tensorflow"
     summarize(records, tmp_path / "out")
     with open(tmp_path / "out" / "runs.csv") as f:
         runs = list(csv.DictReader(f))

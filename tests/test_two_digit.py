@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from capsule_lesson import found_by_class, pair_accuracies, two_digit_test_set
+from capsule_lesson import found_by_class, pair_accuracies, pair_hits, two_digit_test_set
 
 
 def digits(n=200, seed=0):
@@ -72,3 +72,12 @@ def test_found_by_class_by_hand():
         found_by_class(scores, pairs)
     with pytest.raises(ValueError, match="pairs"):
         found_by_class(scores, pairs[:2], classes=4)
+
+
+def test_pair_hits_is_accuracy_a_per_pair():
+    scores = np.array([[0.9, 0.8, 0.1], [0.9, 0.1, 0.8], [0.1, 0.9, 0.8]])
+    pairs = np.array([[0, 1], [0, 1], [2, 1]])                       # the last pair given unsorted
+    np.testing.assert_array_equal(pair_hits(scores, pairs), [True, False, True])
+    assert pair_accuracies(scores, pairs).top2 == pytest.approx(pair_hits(scores, pairs).mean())
+    with pytest.raises(ValueError, match="scores must be"):
+        pair_hits(scores, pairs[:2])

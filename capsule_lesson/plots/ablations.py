@@ -142,6 +142,13 @@ def compare_seeds(a, b):
     return float(observed), separated, float(as_extreme / len(splits))
 
 
+def seed_verdict(a, b, digits=1, scale=100.0):
+    """:func:`compare_seeds` of ``scale * a`` against ``scale * b`` as table text, e.g. ``"+11.2  p = 0.05 *"``
+    (difference of the means, one-sided p, ``*`` when every value of one side beats every value of the other)."""
+    diff, separated, p = compare_seeds(scale * np.asarray(a, dtype=float), scale * np.asarray(b, dtype=float))
+    return f"{diff:+.{digits}f}  p = {p:.2f}{' *' if separated else '  '}"
+
+
 def missing_jobs(plan_name, records_dir=None):
     """The jobs of a plan of :mod:`capsule_lesson.experiments` with no record in ``records_dir``
     (``<job>.json`` as shipped, or ``<job>/record.json`` as a run folder)."""
@@ -366,9 +373,9 @@ def plot_found_by_class(found, single, names):
     width = 0.8 / len(found)
     for k, name in enumerate(found):
         offset = (k - (len(found) - 1) / 2) * width
-        colour = MODEL_COLOURS.get(name.replace("fashion_", ""), PALETTE[k % len(PALETTE)])
-        ax.bar(x + offset, 100 * np.asarray(found[name]), width, color=colour,
-               label=f"{MODEL_LABELS.get(name.replace('fashion_', ''), name)}: found in a pair")
+        ax.bar(x + offset, 100 * np.asarray(found[name]), width,
+               color=MODEL_COLOURS.get(name, PALETTE[k % len(PALETTE)]),
+               label=f"{MODEL_LABELS.get(name, name)}: found in a pair")
         ax.plot(x + offset, 100 * np.asarray(single[name]), "_", color="black", markersize=14, mew=2,
                 label=f"{name} single")
     ax.set_xticks(x, names, rotation=20)
