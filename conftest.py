@@ -1,6 +1,8 @@
-"""Shared pytest set-up: quiet TensorFlow, and nbval that compares only what a reader sees."""
+"""Shared pytest set-up: quiet TensorFlow, notebooks run as on an offline machine, nbval compares what a reader sees."""
 
 import os
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before any TensorFlow import, kernels included
 
@@ -13,8 +15,50 @@ try:
 except ImportError:  # hypothesis is a test extra
     pass
 
+# Every notebook's kernel starts as on an offline machine without the full datasets, so a run with
+# CAPSULE_LESSON_DATA set (CI, a developer) also proves the committed outputs need neither.
+NOTEBOOK_KERNEL_ENV = {"CAPSULE_LESSON_DATA": None, "CAPSULE_LESSON_OFFLINE": "1"}
+BROWSER_SKIP_PREFIX = "Chromium not found"
+
+
+def _is_notebook(node):
+    return str(node.fspath).endswith(".ipynb")
+
 
 def pytest_collectstart(collector):
     # stderr carries library log lines that differ between machines; only stdout/results are compared.
-    if collector.fspath and str(collector.fspath).endswith(".ipynb"):
+    if collector.fspath and _is_notebook(collector):
         collector.skip_compare += ("stderr",)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """nbval starts a notebook's kernel while setting up its first cell: give that kernel the offline env."""
+    if not _is_notebook(item):
+        yield
+        return
+    saved = {key: os.environ.get(key) for key in NOTEBOOK_KERNEL_ENV}
+    for key, value in NOTEBOOK_KERNEL_ENV.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One clear line when the browser tests could not run, and how to get them."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if isinstance(report.longrepr, tuple) and BROWSER_SKIP_PREFIX in str(report.longrepr[2])]
+    if skipped:
+        terminalreporter.write_line(
+            f"BROWSER TESTS SKIPPED ({len(skipped)}): Chromium is not installed at /usr/bin/chromium. "
+            "Install it with `sudo apt-get install chromium` (Debian/Ubuntu), then rerun `bash run.sh test`.",
+            yellow=True, bold=True)

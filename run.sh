@@ -2,6 +2,7 @@
 # Capsule Lesson in one command.
 #   bash run.sh lab     set up .venv (first time) and open the course in JupyterLab
 #   bash run.sh test    set up .venv (first time) and run the whole test suite
+#   bash run.sh test --quick   only the unit tests, without the slow and browser ones (about a minute)
 #   bash run.sh setup   only set up .venv
 # Needs only Python >= 3.11 (PYTHON=python3.12 bash run.sh ... picks another interpreter).
 set -euo pipefail
@@ -35,11 +36,15 @@ case "${1:-}" in
     test)
         setup
         shift
+        if [ "${1:-}" = "--quick" ]; then
+            shift
+            exec "$VENV/bin/python" -m pytest -q -m "not slow and not browser" tests "$@"
+        fi
         # 1) unit tests and every notebook (nbval, lax mode: checked cells compare outputs)
         "$VENV/bin/python" -m pytest --nbval-lax --nbval-current-env -q "$@"
         # 2) the Keras layer tests again under the JAX backend
         KERAS_BACKEND=jax "$VENV/bin/python" -m pytest -q -m backend tests ;;
     *)
-        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
         exit 2 ;;
 esac

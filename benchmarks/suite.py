@@ -259,8 +259,8 @@ def render(report):
                   "", prof, ""]
     if report.get("course"):
         c = report["course"]
-        lines += [f"## 5. The course: every notebook, quick path (CAPSULE_LESSON_DATA "
-                  f"{'set' if c['capsule_lesson_data_set'] else 'NOT set: bundled subset'})", "",
+        lines += ["## 5. The course: every notebook, quick path (on the test sets bundled with the package, "
+                  f"CAPSULE_LESSON_DATA {'set' if c['capsule_lesson_data_set'] else 'not set'})", "",
                   table_course(c), ""]
     lines += ["## Targets", ""] + [f"- {k}: {val}" for k, val in report["verdicts"].items()]
     return "\n".join(lines)

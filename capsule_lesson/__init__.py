@@ -16,7 +16,8 @@ from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, MarginLoss, ma
 from .models import capsule_model, cnn_baseline
 from .decoder import (MaskCapsules, ReconstructionLoss, capsule_decoder_model, decoder_views, dimension_sweep,
                       within_class_stats)
-from .data import DataFileError, SubsetWarning, load_fashion_mnist, load_mnist
+from .data import (DataFileError, DatasetNotFoundError, SubsetWarning, load_fashion_mnist, load_fashion_mnist_test,
+                   load_mnist, load_mnist_test)
 from .pretrained import PRETRAINED, load_pretrained, pretrained_record
 from .routing import ROUTING_UPDATES, RoutingResult, coupling_entropy, dynamic_routing
 from .squash import SQUASH_CONSTANTS, SQUASH_VARIANTS, squash
@@ -28,7 +29,8 @@ __all__ = [
     "SQUASH_VARIANTS", "SQUASH_CONSTANTS", "squash",
     "fixed_point_inverse", "inverse_by_bisection", "softmax_aggregate", "aggregation_weights",
     "ROUTING_UPDATES", "RoutingResult", "dynamic_routing", "coupling_entropy",
-    "load_mnist", "load_fashion_mnist", "DataFileError", "SubsetWarning",
+    "load_mnist", "load_fashion_mnist", "load_mnist_test", "load_fashion_mnist_test",
+    "DataFileError", "DatasetNotFoundError", "SubsetWarning",
     "two_digit_test_set", "pair_accuracies", "PairAccuracy", "found_by_class", "pair_hits",
     "Capsule", "CapsuleLength", "FeatureMapToCapsules", "MarginLoss", "margin_loss",
     "cnn_baseline", "capsule_model", "PRETRAINED",

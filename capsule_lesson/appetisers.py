@@ -6,6 +6,8 @@
 
 import numpy as np
 
+from .checks import numeric_array
+
 
 def fixed_point_inverse(x, iterations):
     """Approximate the inverse of ``x = y + cos(y)`` by ``y_{n+1} = x - cos(y_n)``, ``y_0 = x``.
@@ -18,7 +20,7 @@ def fixed_point_inverse(x, iterations):
         The trajectory ``[y_0, ..., y_iterations]``, shape ``(iterations + 1, *x.shape)``.
     """
     iterations = _check_iterations(iterations)
-    x = np.asarray(x, dtype=np.float64)
+    x = numeric_array(x, "x")
     ys = [x]
     for _ in range(iterations):
         ys.append(x - np.cos(ys[-1]))
@@ -31,7 +33,7 @@ def inverse_by_bisection(x, tol=1e-12):
     ``f(y) = y + cos(y)`` never decreases (``f'(y) = 1 - sin(y) >= 0``) and ``|f(y) - y| <= 1``,
     so the root lies in ``[x - 1, x + 1]`` and bisection finds it.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = numeric_array(x, "x")
     lo, hi = x - 1.0, x + 1.0
     while np.max(hi - lo) > tol:
         mid = (lo + hi) / 2
@@ -43,6 +45,10 @@ def inverse_by_bisection(x, tol=1e-12):
 
 def aggregation_weights(x, points, scale=1.0):
     """Softmax weights ``softmax_i(scale <x, x_i>)`` of the points ``(n, d)`` seen from ``x`` ``(d,)``."""
+    x, points = numeric_array(x, "x"), _check_points(points)
+    scale = float(numeric_array(scale, "scale"))
+    if x.shape != points.shape[1:]:
+        raise ValueError(f"x must have shape ({points.shape[1]},) to match points {points.shape}, got {x.shape}")
     logits = scale * (points @ x)
     logits = logits - logits.max()  # softmax is shift-invariant; this avoids overflow
     weights = np.exp(logits)
@@ -55,14 +61,19 @@ def softmax_aggregate(points, iterations, scale=1.0):
     Starts from the mean of the points. Returns the trajectory, shape ``(iterations + 1, d)``.
     """
     iterations = _check_iterations(iterations)
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[0] == 0:
-        raise ValueError(
-            f"points must have shape (n, d) with n >= 1, got shape {points.shape}")
+    points = _check_points(points)
     xs = [points.mean(axis=0)]
     for _ in range(iterations):
         xs.append(aggregation_weights(xs[-1], points, scale) @ points)
     return np.stack(xs)
+
+
+def _check_points(points):
+    points = numeric_array(points, "points")
+    if points.ndim != 2 or points.shape[0] == 0:
+        raise ValueError(
+            f"points must have shape (n, d) with n >= 1, got shape {points.shape}")
+    return points
 
 
 def _check_iterations(iterations):

@@ -1,20 +1,25 @@
 """MNIST and Fashion-MNIST, returned exactly as ``keras.datasets`` returns them.
 
-Sources, tried in this order:
+The complete **test** splits (10,000 images each) ship inside the package, so evaluation runs on the real test
+set on every machine, online or not: :func:`load_mnist_test` and :func:`load_fashion_mnist_test` read them, and
+check them against the SHA-256 recorded below. Only training needs the full datasets. Sources of the full data,
+tried in this order by :func:`load_mnist` / :func:`load_fashion_mnist`:
 
 1. a path given as argument, or the environment variable ``CAPSULE_LESSON_DATA``: a ``.npz`` file, or a
    folder holding ``mnist.npz`` / ``fashion_mnist.npz`` (keys ``x_train, y_train, x_test, y_test``);
 2. for Fashion-MNIST, Debian's ``dataset-fashion-mnist`` package (IDX files in
    ``/usr/share/datasets/fashion-mnist/``);
 3. ``keras.datasets`` (downloads once, then reads its cache); skipped when ``download=False`` or when
-   ``CAPSULE_LESSON_OFFLINE=1``;
-4. a small subset bundled with this package (see ``capsule_lesson/data/README.md``), with a
-   :class:`SubsetWarning` that says so and why.
+   ``CAPSULE_LESSON_OFFLINE=1``.
 
-A path you name that is missing, truncated or corrupt raises :class:`DataFileError`; it never falls back silently.
+When none of them has the data, the result is the bundled test split with a 2,000-image training subset and a
+:class:`SubsetWarning` naming every source tried and how to get the full data; ``fallback=False`` raises
+:class:`DatasetNotFoundError` with the same message instead (the training script does this). A path you name
+that is missing, truncated or corrupt raises :class:`DataFileError`; it never falls back silently.
 """
 
 import gzip
+import hashlib
 import os
 import pathlib
 import socket
@@ -31,9 +36,15 @@ DEBIAN_FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_TIMEOUT_S = 60
 
 _DATASETS = {
-    "mnist": {"file": "mnist.npz", "subset": "mnist_subset.npz", "title": "MNIST"},
-    "fashion_mnist": {"file": "fashion_mnist.npz", "subset": "fashion_mnist_subset.npz",
-                      "title": "Fashion-MNIST"},
+    "mnist": {"file": "mnist.npz", "title": "MNIST", "loader": "mnist"},
+    "fashion_mnist": {"file": "fashion_mnist.npz", "title": "Fashion-MNIST", "loader": "fashion_mnist"},
+}
+#: SHA-256 of the bundled test arrays' bytes: the same arrays ``keras.datasets`` returns.
+TEST_SET_SHA256 = {
+    "mnist": {"x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+              "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5"},
+    "fashion_mnist": {"x_test": "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
+                      "y_test": "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9"},
 }
 _IDX_FILES = {
     "x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
@@ -46,30 +57,70 @@ class DataFileError(OSError):
     """A dataset file is missing, truncated, corrupt or has the wrong content."""
 
 
+class DatasetNotFoundError(DataFileError):
+    """No source holds the full dataset (its message lists the sources tried and how to fix it)."""
+
+
 class SubsetWarning(UserWarning):
-    """Only the small bundled subset could be loaded, not the full dataset."""
+    """The full training set could not be found: the bundled training subset is used instead."""
 
 
-def load_mnist(path=None, *, download=None, subset=False):
+def load_mnist(path=None, *, download=None, subset=False, fallback=True):
     """MNIST as ``(x_train, y_train), (x_test, y_test)``: uint8 images ``(n, 28, 28)``, labels ``(n,)``.
 
     Args:
         path: a ``.npz`` file or a folder holding ``mnist.npz`` (else ``$CAPSULE_LESSON_DATA``).
         download: allow ``keras.datasets`` to download (default: yes, unless ``$CAPSULE_LESSON_OFFLINE``).
-        subset: return the bundled subset straight away (quick runs, offline classrooms).
+        subset: return the bundled subset straight away: 2,000 training images and a class-balanced
+            1,000 of the real test images (quick runs).
+        fallback: when no source has the full data, return the bundled 2,000 training images with the
+            complete bundled test split and a :class:`SubsetWarning` (True), or raise
+            :class:`DatasetNotFoundError` (False).
     """
-    return _load("mnist", path, download, subset)
+    return _load("mnist", path, download, subset, fallback)
 
 
-def load_fashion_mnist(path=None, *, download=None, subset=False):
+def load_fashion_mnist(path=None, *, download=None, subset=False, fallback=True):
     """Fashion-MNIST, same form and arguments as :func:`load_mnist` (file ``fashion_mnist.npz``)."""
-    return _load("fashion_mnist", path, download, subset)
+    return _load("fashion_mnist", path, download, subset, fallback)
 
 
-def _load(name, path, download, subset):
+def load_mnist_test():
+    """The complete MNIST test split ``(x_test, y_test)``, ``(10000, 28, 28)`` and ``(10000,)`` uint8.
+
+    Read from the copy bundled in the package, so it needs no download and no ``$CAPSULE_LESSON_DATA``,
+    and is checked against :data:`TEST_SET_SHA256` (the arrays ``keras.datasets.mnist`` returns).
+    """
+    return _bundled_test_set("mnist")
+
+
+def load_fashion_mnist_test():
+    """The complete Fashion-MNIST test split, as :func:`load_mnist_test` returns MNIST's."""
+    return _bundled_test_set("fashion_mnist")
+
+
+def _bundled_test_set(name):
+    file = BUNDLED_DIR / f"{name}_test.npz"
+    arrays = _read_arrays(file, ("x_test", "y_test"))
+    for key, expected in TEST_SET_SHA256[name].items():
+        if hashlib.sha256(arrays[key].tobytes()).hexdigest() != expected:
+            raise DataFileError(f"{file}: {key} does not match its recorded SHA-256 (modified or damaged); "
+                                "reinstall capsule_lesson")
+    return _checked_split(file, "test", arrays["x_test"], arrays["y_test"])
+
+
+def _bundled_subset(name):
+    file = BUNDLED_DIR / f"{name}_subset.npz"
+    arrays = _read_arrays(file, ("x_train", "y_train", "test_index"))
+    x_test, y_test = _bundled_test_set(name)
+    train = _checked_split(file, "train", arrays["x_train"], arrays["y_train"])
+    return train, (x_test[arrays["test_index"]], y_test[arrays["test_index"]])
+
+
+def _load(name, path, download, subset, fallback):
     spec = _DATASETS[name]
     if subset:
-        return _read_npz(BUNDLED_DIR / spec["subset"])
+        return _bundled_subset(name)
     origin = "the path argument"
     if path is None and os.environ.get(DATA_ENV):
         path, origin = os.environ[DATA_ENV], f"${DATA_ENV}"
@@ -81,25 +132,35 @@ def _load(name, path, download, subset):
                 f"{spec['title']} file not found: {file} (from {origin}); expected an .npz with keys "
                 f"{', '.join(KEYS)}, or a folder holding {spec['file']}")
         return _read_npz(file)
-    if name == "fashion_mnist" and all((DEBIAN_FASHION_DIR / f).exists() for f in _IDX_FILES.values()):
-        return _read_idx_folder(DEBIAN_FASHION_DIR)
+    tried = [f"no path argument and ${DATA_ENV} unset"]
+    if name == "fashion_mnist":
+        if all((DEBIAN_FASHION_DIR / f).exists() for f in _IDX_FILES.values()):
+            return _read_idx_folder(DEBIAN_FASHION_DIR)
+        tried.append(f"no Debian dataset-fashion-mnist files in {DEBIAN_FASHION_DIR}")
     if download is None:
         download = os.environ.get(OFFLINE_ENV, "") in ("", "0")
     if download:
         try:
             return _from_keras(name)
-        except Exception as error:  # offline, blocked, or a broken cache: say so and fall back
-            reason = f"keras.datasets could not load it ({type(error).__name__}: {error})"
+        except Exception as error:  # offline, blocked, or a broken cache: say so below
+            tried.append(f"keras.datasets.{spec['loader']} could not load it ({type(error).__name__}: {error})")
     else:
-        reason = "downloading is switched off"
-    data = _read_npz(BUNDLED_DIR / spec["subset"])
-    (x_train, _), (x_test, _) = data
+        offline = os.environ.get(OFFLINE_ENV, "") not in ("", "0")
+        tried.append("keras.datasets download switched off "
+                     + (f"(${OFFLINE_ENV}={os.environ[OFFLINE_ENV]})" if offline else "(download=False)"))
+    how = (f"Fix: run python -c \"import keras; keras.datasets.{spec['loader']}.load_data()\" once on a "
+           f"machine online, or set {DATA_ENV} to a folder holding {spec['file']} (keys {', '.join(KEYS)}), "
+           "or pass path=")
+    if not fallback:
+        raise DatasetNotFoundError(
+            f"the full {spec['title']} training set was not found. Tried: {'; '.join(tried)}. {how}.")
+    (x_train, y_train), _ = _bundled_subset(name)
     warnings.warn(
-        f"capsule_lesson is using the bundled {spec['title']} SUBSET ({len(x_train):,} training and "
-        f"{len(x_test):,} test images), not the full dataset, because {reason}. Set {DATA_ENV} to a "
-        f"folder holding {spec['file']} or pass path= to use the full data.",
+        f"capsule_lesson is using the bundled {spec['title']} training SUBSET ({len(x_train):,} images) with "
+        f"the complete bundled test split, because the full training set was not found. Tried: "
+        f"{'; '.join(tried)}. {how} to train on all of it.",
         SubsetWarning, stacklevel=3)
-    return data
+    return (x_train, y_train), _bundled_test_set(name)
 
 
 def _from_keras(name):
@@ -117,21 +178,24 @@ def _from_keras(name):
 
 
 def _read_npz(file):
+    return _checked(file, _read_arrays(file, KEYS))
+
+
+def _read_arrays(file, keys):
     try:
         with np.load(file, allow_pickle=False) as archive:
-            missing = [k for k in KEYS if k not in archive.files]
+            missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise DataFileError(
                     f"{file} lacks the arrays {', '.join(missing)}; a dataset .npz needs "
-                    f"{', '.join(KEYS)} (has {', '.join(archive.files) or 'none'})")
-            arrays = {k: archive[k] for k in KEYS}
+                    f"{', '.join(keys)} (has {', '.join(archive.files) or 'none'})")
+            return {k: archive[k] for k in keys}
     except DataFileError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as error:
         raise DataFileError(
             f"{file} is not a readable .npz dataset file (truncated or corrupt?): "
             f"{type(error).__name__}: {error}") from error
-    return _checked(file, arrays)
 
 
 def _read_idx(file, expected_magic):
@@ -158,30 +222,15 @@ def _read_idx_folder(folder):
 
 
 def _checked(source, arrays):
-    for split in ("train", "test"):
-        x, y = arrays["x_" + split], arrays["y_" + split]
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
-            raise DataFileError(
-                f"{source}: expected x_{split} (n, 28, 28) and y_{split} (n,), "
-                f"got {x.shape} and {y.shape}")
-        if y.size and (y.min() < 0 or y.max() > 9):
-            raise DataFileError(f"{source}: y_{split} has labels outside 0..9")
-    return ((arrays["x_train"].astype(np.uint8), arrays["y_train"].astype(np.uint8)),
-            (arrays["x_test"].astype(np.uint8), arrays["y_test"].astype(np.uint8)))
+    return tuple(_checked_split(source, split, arrays["x_" + split], arrays["y_" + split])
+                 for split in ("train", "test"))
 
 
-def make_subset(source_npz, out_npz, n_train=2000, n_test=1000, seed=0):
-    """Write a class-balanced subset of a full dataset ``.npz`` (how the bundled subsets were made)."""
-    (x_train, y_train), (x_test, y_test) = _read_npz(source_npz)
-    rng = np.random.default_rng(seed)
-
-    def pick(y, n):
-        per_class = n // 10
-        idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-                              for c in range(10)])
-        return np.sort(idx)
-
-    tr, te = pick(y_train, n_train), pick(y_test, n_test)
-    np.savez_compressed(out_npz, x_train=x_train[tr], y_train=y_train[tr],
-                        x_test=x_test[te], y_test=y_test[te])
+def _checked_split(source, split, x, y):
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+        raise DataFileError(
+            f"{source}: expected x_{split} (n, 28, 28) and y_{split} (n,), got {x.shape} and {y.shape}")
+    if y.size and (y.min() < 0 or y.max() > 9):
+        raise DataFileError(f"{source}: y_{split} has labels outside 0..9")
+    return x.astype(np.uint8), y.astype(np.uint8)
 

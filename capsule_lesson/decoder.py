@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .checks import integer_labels, numeric_array
 from .layers import PACKAGE, CapsuleLength, margin_loss
 from .models import NUM_CLASSES, digit_capsules
 
@@ -126,6 +127,11 @@ def decoder_views(model):
     ``decode(pose, digit)``: poses ``(16,)`` or ``(n, 16)`` placed in capsule ``digit`` -> images ``(n, 28, 28)``.
     """
     trunk = ("conv1", "conv2", "pool", "conv3", "conv4", "to_capsules", "digit_capsules")
+    names = [layer.name for layer in getattr(model, "layers", [])]
+    missing = [name for name in trunk + ("scores", "decoder", "mask") if name not in names]
+    if missing:
+        raise ValueError(f"decoder_views needs a capsule_decoder_model (or load_pretrained('capsule_decoder')); "
+                         f"this model lacks the layers {', '.join(missing)} (it has {', '.join(names) or 'none'})")
 
     def capsules_of(x):
         for name in trunk:
@@ -142,12 +148,13 @@ def decoder_views(model):
     num_capsule, dim_capsule = capsules.shape[1], capsules.shape[2]
 
     def decode(pose, digit):
-        pose = np.atleast_2d(np.asarray(pose, dtype="float32"))
+        pose = np.atleast_2d(numeric_array(pose, "pose", dtype="float32"))
         if pose.ndim != 2 or pose.shape[1] != dim_capsule:
             raise ValueError(f"decode expects poses of shape ({dim_capsule},) or (n, {dim_capsule}), "
                              f"got {np.shape(pose)}")
-        if not 0 <= int(digit) < num_capsule:
-            raise ValueError(f"digit must be in 0..{num_capsule - 1}, got {digit}")
+        digit = integer_labels(digit, "digit", classes=num_capsule)
+        if digit.ndim:
+            raise ValueError(f"digit must be one class index, got shape {digit.shape}")
         masked = np.zeros((len(pose), num_capsule, dim_capsule), dtype="float32")
         masked[:, int(digit)] = pose
         images = decoder.predict(masked.reshape(len(pose), -1), verbose=0, batch_size=256)
@@ -164,10 +171,11 @@ def reconstruction_error(views, images, batch_size=500):
 
 def dimension_sweep(pose, dim, deltas):
     """Copies of ``pose`` ``(D,)`` with ``pose[dim] + delta`` for each delta: ``(len(deltas), D)``."""
-    pose = np.asarray(pose, dtype="float32")
+    pose = numeric_array(pose, "pose", dtype="float32")
+    deltas = numeric_array(deltas, "deltas", dtype="float32")
     if pose.ndim != 1:
         raise ValueError(f"pose must be one capsule of shape (D,), got {pose.shape}")
-    if not 0 <= dim < pose.shape[0]:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < pose.shape[0]:
         raise ValueError(f"dim must be in 0..{pose.shape[0] - 1}, got {dim}")
     poses = np.repeat(pose[None], len(deltas), axis=0)
     poses[:, dim] += np.asarray(deltas, dtype="float32")
@@ -188,7 +196,7 @@ def within_class_stats(capsules, labels):
       ``cosine_by_class[k]`` its mean within the class;
     - ``spread[k]``: the typical distance from the class mean, ``sqrt(sum of the D variances)``.
     """
-    capsules, labels = np.asarray(capsules, dtype=np.float64), np.asarray(labels)
+    capsules, labels = numeric_array(capsules, "capsules"), integer_labels(labels, "labels")
     if labels.ndim != 1 or capsules.shape[:1] != labels.shape:
         raise ValueError(f"labels must be (N,) with N = capsules.shape[0] = {capsules.shape[0]}, got {labels.shape}")
     if capsules.ndim == 3:

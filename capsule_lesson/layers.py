@@ -4,6 +4,7 @@
 or ``û_{j|i} = W_j u_i`` (shared, eq. 5), then runs dynamic routing (unrolled, so it trains by backprop).
 """
 
+import inspect
 import math
 
 import keras
@@ -65,6 +66,9 @@ class Capsule(keras.layers.Layer):
         n_in, input_dim = input_shape[1], input_shape[2]
         if input_dim is None:
             raise ValueError("Capsule needs the capsule length (last input axis) to be known")
+        if n_in == 0 or input_dim == 0:
+            raise ValueError(f"Capsule needs at least one input capsule of length >= 1, got input shape "
+                             f"{tuple(input_shape)}")
         initializer = self.kernel_initializer
         if initializer is None:
             limit = math.sqrt(6.0 / (input_dim + self.num_capsule * self.dim_capsule))
@@ -98,6 +102,8 @@ class Capsule(keras.layers.Layer):
                 f"got {u.shape[1]} (input shape {tuple(u.shape)})")
 
     def call(self, u):
+        if u.shape[1] == 0:   # a shape known only when called (e.g. a feature map of 0 x 0 cells)
+            raise ValueError(f"Capsule got no input capsules (input shape {tuple(u.shape)})")
         # Dynamic routing needs only two things from the predictions û_{j|i}:
         #   weighted_sum(c) = s_j = sum_i c_ij û_{j|i}        (batch, J, D)
         #   agreement(v)    = <û_{j|i}, v_j>                   (batch, n_in, J)
@@ -144,6 +150,22 @@ class Capsule(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_capsule, self.dim_capsule)
 
+    @classmethod
+    def from_config(cls, config):
+        # A .keras file written by another version of this layer may hold settings this one lacks:
+        # name them, instead of Keras's generic "could not be deserialized".
+        own = {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
+               if name not in ("self", "kwargs")}
+        base = set(inspect.signature(keras.layers.Layer.__init__).parameters) | {"name", "trainable", "dtype"}
+        unknown = sorted(set(config) - set(own) - base)
+        missing = sorted(name for name, p in own.items() if p.default is p.empty and name not in config)
+        if unknown or missing:
+            raise ValueError(
+                "this Capsule config does not fit this version of capsule_lesson (a file saved by another "
+                f"version?): unknown settings [{', '.join(unknown)}], missing settings [{', '.join(missing)}]; "
+                f"this version takes {', '.join(own)}")
+        return super().from_config(config)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -168,6 +190,10 @@ class CapsuleLength(keras.layers.Layer):
     The epsilon keeps the gradient finite when a capsule is exactly zero.
     """
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
     def call(self, v):
         return ops.sqrt(ops.sum(ops.square(v), axis=-1) + EPSILON)
 
@@ -182,6 +208,10 @@ class FeatureMapToCapsules(keras.layers.Layer):
     Works for any ``h, w`` (unlike ``Reshape`` with a fixed target), so the shared capsule
     layer can follow a CNN on images of any size.
     """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def call(self, x):
         shape = ops.shape(x)
@@ -213,6 +243,9 @@ class MarginLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         if len(y_true.shape) == len(y_pred.shape) - 1:      # integer labels
             y_true = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1], dtype=y_pred.dtype)
+        if y_true.shape[-1] is not None and y_pred.shape[-1] is not None and y_true.shape[-1] != y_pred.shape[-1]:
+            raise ValueError(f"margin loss: y_true has {y_true.shape[-1]} classes but y_pred has "
+                             f"{y_pred.shape[-1]} (shapes {tuple(y_true.shape)} and {tuple(y_pred.shape)})")
         y_true = ops.cast(y_true, y_pred.dtype)
         present = y_true * ops.square(ops.relu(self.m_plus - y_pred))
         absent = self.lam * (1.0 - y_true) * ops.square(ops.relu(y_pred - self.m_minus))

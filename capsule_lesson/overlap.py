@@ -201,14 +201,14 @@ def main(argv=None):
     parser.add_argument("--max-shift", type=int, default=4, help="MultiMNIST-style shift (-1: skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", nargs="+", default=["cnn", "capsule", "capsule_accumulate"])
-    parser.add_argument("--data", default=None, help="MNIST .npz or folder (default: $CAPSULE_LESSON_DATA)")
+    parser.add_argument("--data", default=None, help="MNIST .npz or folder (default: the bundled test set)")
     parser.add_argument("--out", default=None, help="CSV file (default: standard output)")
     args = parser.parse_args(argv)
 
-    from .data import load_mnist
+    from .data import load_mnist, load_mnist_test
     from .pretrained import load_pretrained
 
-    (_, _), (x, y) = load_mnist(args.data)
+    x, y = load_mnist(args.data)[1] if args.data else load_mnist_test()
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
     scorers = {}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import finite_result, numeric_array
 from .squash import check_inner_squash, check_squash_variant, squash as squash_fn
 
 #: The names of the logit update rules.
@@ -70,11 +71,14 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
     check_update(update)
     check_squash_variant(squash, k)
     inner_squash = check_inner_squash(inner_squash)
-    u_hat = np.asarray(u_hat, dtype=np.float64)
+    u_hat = numeric_array(u_hat, "u_hat")
     if u_hat.ndim not in (3, 4):
         raise ValueError(
             "u_hat must have shape (n_in, n_out, dim) or (batch, n_in, n_out, dim), "
             f"got rank {u_hat.ndim} with shape {u_hat.shape}")
+    if 0 in u_hat.shape[-3:]:
+        raise ValueError(f"u_hat needs at least one input capsule, one output capsule and one dimension, "
+                         f"got (n_in, n_out, dim) = {u_hat.shape[-3:]}")
     unbatched = u_hat.ndim == 3
     if unbatched:
         u_hat = u_hat[None]
@@ -99,6 +103,7 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
         history = np.stack(history)
         return history[:, 0] if unbatched else history
 
+    finite_result(v, "dynamic routing", "predictions this long overflow float64 in <û, v>: rescale u_hat")
     return RoutingResult(
         v=v[0] if unbatched else v,
         b_history=stack(b_history),
@@ -109,5 +114,7 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
 
 def coupling_entropy(c, axis=-1):
     """Mean entropy (nats) of coupling distributions ``c`` over ``axis``: 0 means one-hot."""
-    c = np.asarray(c, dtype=np.float64)
+    c = numeric_array(c, "c")
+    if c.size and c.min() < 0:
+        raise ValueError(f"couplings c must be probabilities (>= 0), got a minimum of {c.min()}")
     return float(np.mean(-np.sum(c * np.log(np.clip(c, 1e-300, None)), axis=axis)))

@@ -12,6 +12,8 @@ The same formula serves NumPy arrays and Keras tensors: :func:`squash` picks ``n
 
 import numpy as np
 
+from .checks import finite_result, numeric_array
+
 #: The names :func:`squash` accepts.
 SQUASH_VARIANTS = ("hinton", "su", "tanh", "exp", "rational", "none")
 
@@ -72,7 +74,7 @@ def squash_scale(squared_norm, variant, k, xp):
 
 
 def _is_numpy_like(x):
-    return isinstance(x, (np.ndarray, np.generic, float, int, list, tuple))
+    return isinstance(x, (np.ndarray, np.generic, float, int, list, tuple, str, bytes))
 
 
 def squash(x, variant="hinton", axis=-1, k=None):
@@ -92,12 +94,20 @@ def squash(x, variant="hinton", axis=-1, k=None):
     k = None if variant == "unit" else check_squash_variant(variant, k)
     if _is_numpy_like(x):
         xp = np
-        x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float64)
+        floating = isinstance(x, (np.ndarray, np.generic)) and np.issubdtype(x.dtype, np.floating)
+        x = numeric_array(x, "squash input", dtype=x.dtype if floating else np.float64)
     else:
-        from keras import ops as xp
+        from keras import backend, ops as xp
     if variant == "none":
         return x
+    if xp is not np and backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
+        # ||x||^2 overflows float16 once ||x|| > 256, and EPSILON is below bfloat16's resolution near 1:
+        # squash in float32, hand back the input's precision (the result has length < 1).
+        return xp.cast(squash(xp.cast(x, "float32"), variant, axis, k), x.dtype)
+    if xp is np:
+        with np.errstate(over="ignore", invalid="ignore"):
+            squashed = x * squash_scale(np.sum(np.square(x), axis=axis, keepdims=True), variant, k, np)
+        return finite_result(squashed, "squash",
+                             f"the squared norm of vectors this long overflows {x.dtype}: rescale the input")
     squared_norm = xp.sum(xp.square(x), axis=axis, keepdims=True)
     return x * squash_scale(squared_norm, variant, k, xp)

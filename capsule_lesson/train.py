@@ -5,8 +5,9 @@
 
 Writes ``model.weights.h5`` and ``record.json`` (command, seed, versions, device, wall time, per-epoch
 history, test accuracy, and both two-digit accuracies in both layouts) into ``--out``.
-Data come from :func:`capsule_lesson.load_mnist` (``--data`` or ``$CAPSULE_LESSON_DATA``; ``--subset``
-for a quick run on the bundled subset).
+Data come from :func:`capsule_lesson.load_mnist` (``--data``, ``$CAPSULE_LESSON_DATA`` or ``keras.datasets``;
+without the full training set it stops with a message naming the sources tried; ``--subset`` for a quick
+run on the bundled 2,000 training images).
 """
 
 import argparse
@@ -50,12 +51,13 @@ def build_model(name, routings=3, update="replace", squash="su", inner_squash=No
 
 
 def load_dataset(name, path=None, subset=False):
+    """The full dataset (``DatasetNotFoundError`` naming the sources tried if it is nowhere), or the subset."""
     from . import data
 
     loader = {"mnist": data.load_mnist, "fashion_mnist": data.load_fashion_mnist}.get(name)
     if loader is None:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return loader(path, subset=subset)
+    return loader(path, subset=subset, fallback=False)
 
 
 def evaluate(model, x_test, y_test, pair_seed=0, batch_size=500):

@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .checks import integer_labels, numeric_array
+
 LAYOUTS = ("side", "stacked")
 
 
@@ -25,11 +27,15 @@ def two_digit_test_set(x, y, seed=0, layout="side"):
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    x, y = np.asarray(x), np.asarray(y)
+    x = np.asarray(x)
+    numeric_array(x, "x")      # raises for text, NaN or infinity; the images keep their dtype
+    y = integer_labels(y, "y")
     if x.ndim not in (3, 4):
         raise ValueError(f"x must have shape (n, h, w) or (n, h, w, channels), got {x.shape}")
     if y.ndim != 1 or len(y) != len(x):
         raise ValueError(f"y must be integer labels of shape ({len(x)},), got {y.shape}")
+    if len(x) < 2:
+        raise ValueError(f"pairing needs at least two images, got {len(x)}")
     partner = np.random.default_rng(seed).permutation(len(x))
     images = np.concatenate([x, x[partner]], axis=2 if layout == "side" else 1)
     pairs = np.stack([y, y[partner]], axis=1)
@@ -48,13 +54,14 @@ class PairAccuracy(NamedTuple):
 def pair_hits(scores, pairs):
     """Per pair, whether the two highest of the class scores ``(m, classes)`` are the pair's two classes
     ``(m, 2)``: a boolean ``(m,)``, whose mean is accuracy A."""
-    scores, pairs = np.asarray(scores), np.asarray(pairs)
+    scores, pairs = numeric_array(scores, "scores"), np.asarray(pairs)
     if scores.ndim != 2 or pairs.ndim != 2 or pairs.shape[1] != 2 or len(scores) != len(pairs):
         raise ValueError(
             f"scores must be (m, classes) and pairs (m, 2) with the same m, got {scores.shape} "
             f"and {pairs.shape}")
     if len(scores) == 0:
         raise ValueError("no pairs to score")
+    pairs = integer_labels(pairs, "pairs", classes=scores.shape[1])
     top2 = np.sort(np.argsort(scores, axis=1)[:, -2:], axis=1)
     return np.all(top2 == np.sort(pairs, axis=1), axis=1)
 
@@ -62,6 +69,7 @@ def pair_hits(scores, pairs):
 def pair_accuracies(scores, pairs, threshold=0.5):
     """The article's two accuracies for class scores ``(m, classes)`` against sorted pairs ``(m, 2)``."""
     hit = pair_hits(scores, pairs)
+    threshold = float(numeric_array(threshold, "threshold"))
     second_score = np.sort(np.asarray(scores), axis=1)[:, -2]
     return PairAccuracy(float(hit.mean()), float((hit & (second_score > threshold)).mean()))
 
@@ -72,10 +80,11 @@ def found_by_class(scores, pairs, classes=10):
     ``scores (m, classes)``, ``pairs (m, 2)``; returns ``(classes,)`` (NaN for a class in no pair). It says
     *which* items a model misses when it misses a pair (accuracy A counts a pair as one hit or miss).
     """
-    scores, pairs = np.asarray(scores), np.asarray(pairs)
+    scores, pairs = numeric_array(scores, "scores"), np.asarray(pairs)
     if scores.ndim != 2 or scores.shape[1] != classes or pairs.shape != (len(scores), 2):
         raise ValueError(f"scores must be (m, {classes}) and pairs (m, 2) with the same m, got {scores.shape} "
                          f"and {pairs.shape}")
+    pairs = integer_labels(pairs, "pairs", classes=classes)
     top2 = np.argsort(scores, axis=1)[:, -2:]
     found = np.zeros(classes)
     present = np.zeros(classes)

@@ -34,26 +34,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_BROWSER, needs_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM = Path(os.environ.get("CAPSULE_LESSON_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-
-def _why_no_browser() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "Playwright for Python is not installed (it is in the test extra: pip install -e '.[test]')"
-    if not CHROMIUM.exists():
-        return (f"Chromium not found at {CHROMIUM}: install Debian's `chromium` package (.ci/run does); "
-                "this test never lets Playwright download a browser")
-    return None
-
-
-NO_BROWSER = _why_no_browser()
-needs_browser = pytest.mark.skipif(NO_BROWSER is not None, reason=NO_BROWSER or "")
+pytestmark = pytest.mark.browser
 
 # (notebook, label of the slider to move, which interactive widget on the page holds it)
 SLIDERS = [

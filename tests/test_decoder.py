@@ -75,7 +75,7 @@ def test_views_share_the_trained_weights(trained):
     assert views.classify.predict(np.zeros((1, 28, 56, 1)), verbose=0).shape == (1, 10)  # any image size
     digit = int(scores[0].argmax())
     np.testing.assert_allclose(views.decode(capsules[0, digit], digit)[0], redrawn[0, ..., 0], atol=1e-5)
-    with pytest.raises(ValueError, match="digit must be in 0..9"):
+    with pytest.raises(ValueError, match=r"digit must lie in 0\.\.9"):
         views.decode(capsules[0, 0], 10)
     with pytest.raises(ValueError, match=r"poses of shape \(16,\)"):
         views.decode(np.zeros(15), 0)

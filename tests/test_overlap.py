@@ -166,7 +166,7 @@ def test_command_line_writes_csv(tmp_path, monkeypatch):
     import capsule_lesson.pretrained
 
     x, y = marked_digits(40)
-    monkeypatch.setattr(capsule_lesson.data, "load_mnist", lambda path=None: ((x, y), (x, y)))
+    monkeypatch.setattr(capsule_lesson.data, "load_mnist_test", lambda: (x, y))
     monkeypatch.setattr(capsule_lesson.pretrained, "load_pretrained", lambda name: label_reader)
     monkeypatch.setattr("capsule_lesson.overlap.score_images", lambda model, images: model(images))
     out = tmp_path / "overlap.csv"

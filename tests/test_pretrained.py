@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from capsule_lesson import (PRETRAINED, decoder_views, load_fashion_mnist, load_mnist, load_pretrained,
-                            pretrained_record)
+from capsule_lesson import (PRETRAINED, decoder_views, load_fashion_mnist, load_fashion_mnist_test, load_mnist,
+                            load_mnist_test, load_pretrained, pretrained_record)
 from capsule_lesson.decoder import reconstruction_error
 from capsule_lesson.pretrained import PRETRAINED_DIR
 from capsule_lesson.train import evaluate, to_model_input
@@ -16,6 +16,11 @@ from capsule_lesson.train import evaluate, to_model_input
 def dataset_of(name):
     """The dataset a shipped model was trained on, and its loader."""
     return ("fashion_mnist", load_fashion_mnist) if name.startswith("fashion_") else ("mnist", load_mnist)
+
+
+def complete_test_set(name):
+    """The complete test split (bundled with the package) of the dataset a shipped model was trained on."""
+    return load_fashion_mnist_test() if name.startswith("fashion_") else load_mnist_test()
 
 
 def classifier(name):
@@ -62,16 +67,11 @@ def test_pretrained_models_are_compiled_and_predict_on_the_subset():
         assert np.mean(scores.argmax(1) == y_test) > (0.97 if dataset == "mnist" else 0.88), name
 
 
-@pytest.mark.full_data
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PRETRAINED)
 def test_shipped_weights_reproduce_recorded_metrics_on_the_full_test_set(name):
-    dataset, load = dataset_of(name)
-    try:
-        (_, _), (x_test, y_test) = load(download=False)
-    except Exception as error:  # pragma: no cover - depends on the machine
-        pytest.skip(f"full {dataset} not available: {error}")
-    if len(x_test) != 10000:
-        pytest.skip(f"full {dataset} not available (only the bundled subset); set CAPSULE_LESSON_DATA")
+    x_test, y_test = complete_test_set(name)
+    assert len(x_test) == pretrained_record(name)["test_images"] == 10000
     recorded = pretrained_record(name)["metrics"]
     measured = evaluate(classifier(name), x_test, y_test)
     if name == "capsule_decoder":

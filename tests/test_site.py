@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import re
 import subprocess
@@ -14,11 +13,12 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, needs_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-CHROMIUM = Path(os.environ.get("CAPSULE_LESSON_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 pytest.importorskip("nbconvert", reason="nbconvert renders the site (pip install -e '.[test]')")
 
@@ -162,11 +162,8 @@ def math_snippets(nb):
             yield from (m.group(0) for m in INLINE_MATH.finditer(source))
 
 
-def test_math_is_marked_up_for_mathjax(pages, sources):
-    """Formulas reach the page as TeX between $...$, and the page configures and loads MathJax.
-
-    MathJax itself comes from a CDN, which this test does not (and cannot, offline) load.
-    """
+def test_math_is_marked_up_for_mathjax(site, pages, sources):
+    """Formulas reach the page as TeX between $...$, and the page configures and loads the site's own MathJax."""
     checked = 0
     for path in NOTEBOOKS:
         name = f"notebooks/{path.stem}.html"
@@ -174,7 +171,10 @@ def test_math_is_marked_up_for_mathjax(pages, sources):
         if not snippets:
             continue
         source = sources[name]
-        assert any("mathjax" in src.lower() for src in pages[name].scripts), f"{name} does not load MathJax"
+        mathjax = [src for src in pages[name].scripts if "mathjax" in src.lower()]
+        assert mathjax, f"{name} does not load MathJax"
+        local = (site / name).parent / urlsplit(mathjax[0]).path
+        assert not urlsplit(mathjax[0]).scheme and local.is_file(), f"{name} loads MathJax from {mathjax[0]}"
         assert "MathJax.Hub.Config" in source and "inlineMath: [ ['$','$']" in source
         text = html.unescape(source)
         missing = [s for s in snippets if s not in text]
@@ -188,16 +188,14 @@ def test_no_machine_paths_in_the_site(sources):
         assert str(ROOT) not in text, f"{name} contains the build machine's path"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("playwright") is None or not CHROMIUM.exists(),
-                    reason="needs Playwright and Chromium at /usr/bin/chromium (Debian's `chromium`)")
+@pytest.mark.browser
+@needs_browser
 def test_navigation_works_in_a_browser(site):
     """Click through the site in headless Chromium: contents -> first notebook -> next -> contents."""
     from playwright.sync_api import sync_playwright
 
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.route(re.compile(r"^https?://"), lambda route: route.abort())   # offline, like the machine
@@ -215,3 +213,36 @@ def test_navigation_works_in_a_browser(site):
             page.wait_for_url(re.compile(r"/index\.html$"))
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@needs_browser
+def test_formulas_render_offline_in_a_browser(site):
+    """With every http(s) request refused, MathJax typesets each formula: no raw $...$ is left to read."""
+    from playwright.sync_api import sync_playwright
+
+    name = "04_dynamic_routing"
+    snippets = list(math_snippets(nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)))
+    assert len(snippets) > 20
+    requested = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route(re.compile(r"^https?://"),
+                       lambda route: (requested.append(route.request.url), route.abort()))
+            page.goto((site / "notebooks" / f"{name}.html").as_uri())
+            page.wait_for_function("window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0"
+                                   " && document.querySelectorAll('.MathJax').length > 0", timeout=60_000)
+            typeset = page.evaluate("document.querySelectorAll('.MathJax').length")
+            sources = page.evaluate("document.querySelectorAll('script[type^=\"math/tex\"]').length")
+            text = page.evaluate("document.body.innerText")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "site-math-offline.png"))
+        finally:
+            browser.close()
+    assert typeset == sources >= len(snippets), (typeset, sources, len(snippets))
+    assert "Math Processing Error" not in text
+    raw = [s for s in snippets if s in text]
+    assert not raw, f"formulas left as raw TeX: {raw[:5]}"
+    assert not [url for url in requested if "mathjax" in url.lower()], requested

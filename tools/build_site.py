@@ -2,12 +2,12 @@
 
     .venv/bin/python tools/build_site.py              # writes site/ (open site/index.html)
     .venv/bin/python tools/build_site.py --out DIR    # somewhere else
-    .venv/bin/python tools/build_site.py --mathjax-url URL   # e.g. a MathJax 2 copy you serve yourself
+    .venv/bin/python tools/build_site.py --mathjax-url URL   # load MathJax 2 from URL instead of the site's copy
 
 Nothing is executed: the pages show the outputs stored in the notebooks. Rendering is nbconvert's HTML exporter
 with JupyterLab's look (template tools/site_template/course, which adds previous / contents / next links).
-Math stays TeX for MathJax, which the pages load from a CDN (so formulas need a network connection; everything
-else works offline). Sliders need a kernel: on the site each one is replaced by a note (the notebook draws each
+Math stays TeX for MathJax 2, which the site carries itself: the copy in the PyPI package
+``jupyter-server-mathjax`` is copied into ``site/mathjax/``, so formulas render offline too. Sliders need a kernel: on the site each one is replaced by a note (the notebook draws each
 slider's figure once with its default values beforehand, so the picture is still there). Links between notebooks are rewritten to the pages;
 repository files the notebooks or the README link to are copied next to the pages, so every link resolves.
 """
@@ -167,6 +167,20 @@ def nav(page: Page, prev: Page | None, next_: Page | None, contents: Page) -> di
     return course
 
 
+MATHJAX_DIR = "mathjax"
+MATHJAX_CONFIG = "?config=TeX-AMS-MML_HTMLorMML-full,Safe"   # configs the jupyter-server-mathjax copy holds
+
+
+def copy_mathjax(out: Path) -> None:
+    """Copy MathJax 2 (from the ``jupyter-server-mathjax`` package) into ``out/mathjax``."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError as error:
+        raise SystemExit("the site's offline MathJax comes from the package jupyter-server-mathjax "
+                         "(pip install -e '.[test]'), or pass --mathjax-url") from error
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", out / MATHJAX_DIR)
+
+
 MARKER = ".capsule-lesson-site"   # marks a folder this script made, so a rebuild may delete it
 
 
@@ -197,13 +211,14 @@ def build(out: Path = ROOT / "site", mathjax_url: str | None = None, quiet: bool
     markdown_pages: dict[Path, Page] = {}
 
     exporter = HTMLExporter(template_name="course", extra_template_basedirs=[str(TEMPLATES)])
-    if mathjax_url:
-        exporter.mathjax_url = mathjax_url
+    if mathjax_url is None:
+        copy_mathjax(out)
     widgets = ReplaceWidgets()
     exporter.register_preprocessor(widgets, enabled=True)
 
     def render(page: Page, nb, course: dict) -> Path:
         widgets.notebook = page.source.as_posix()
+        exporter.mathjax_url = mathjax_url or relative_href(page.href, f"{MATHJAX_DIR}/MathJax.js") + MATHJAX_CONFIG
         body, _ = exporter.from_notebook_node(nb, resources={"course": course})
         body = rewrite_links(body, page, pages_by_source, out, markdown_pages)
         target = out / page.href
@@ -235,7 +250,7 @@ def build(out: Path = ROOT / "site", mathjax_url: str | None = None, quiet: bool
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "site", help="output folder (default: site/)")
-    parser.add_argument("--mathjax-url", help="where pages load MathJax 2 from (default: nbconvert's CDN)")
+    parser.add_argument("--mathjax-url", help="where pages load MathJax 2 from (default: the site's own copy)")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     pages = build(args.out, args.mathjax_url, args.quiet)
