@@ -18,7 +18,7 @@ except ImportError:  # hypothesis is a test extra
 # Every notebook's kernel starts as on an offline machine without the full datasets, so a run with
 # CAPSULE_LESSON_DATA set (CI, a developer) also proves the committed outputs need neither.
 NOTEBOOK_KERNEL_ENV = {"CAPSULE_LESSON_DATA": None, "CAPSULE_LESSON_OFFLINE": "1"}
-BROWSER_SKIP_PREFIX = "Chromium not found"
+BROWSER_SKIP_PREFIXES = ("Chromium not found", "Playwright for Python is not installed")
 
 
 def _is_notebook(node):
@@ -55,10 +55,12 @@ def pytest_runtest_setup(item):
 
 def pytest_terminal_summary(terminalreporter):
     """One clear line when the browser tests could not run, and how to get them."""
-    skipped = [report for report in terminalreporter.stats.get("skipped", [])
-               if isinstance(report.longrepr, tuple) and BROWSER_SKIP_PREFIX in str(report.longrepr[2])]
+    reasons = [str(report.longrepr[2]) for report in terminalreporter.stats.get("skipped", [])
+               if isinstance(report.longrepr, tuple)]
+    skipped = [r for r in reasons if any(prefix in r for prefix in BROWSER_SKIP_PREFIXES)]
     if skipped:
+        chromium = os.environ.get("CAPSULE_LESSON_CHROMIUM", "/usr/bin/chromium")
         terminalreporter.write_line(
-            f"BROWSER TESTS SKIPPED ({len(skipped)}): Chromium is not installed at /usr/bin/chromium. "
-            "Install it with `sudo apt-get install chromium` (Debian/Ubuntu), then rerun `bash run.sh test`.",
-            yellow=True, bold=True)
+            f"BROWSER TESTS SKIPPED ({len(skipped)}): they need Playwright (pip install -e '.[test]') and Chromium "
+            f"at {chromium}; install Chromium with `sudo apt-get install chromium` (Debian/Ubuntu), then rerun "
+            "`bash run.sh test`.", yellow=True, bold=True)

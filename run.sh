@@ -2,7 +2,7 @@
 # Capsule Lesson in one command.
 #   bash run.sh lab     set up .venv (first time) and open the course in JupyterLab
 #   bash run.sh test    set up .venv (first time) and run the whole test suite
-#   bash run.sh test --quick   only the unit tests, without the slow and browser ones (about a minute)
+#   bash run.sh test --quick   only the unit tests, without the slow and browser ones (~1.5 min here)
 #   bash run.sh setup   only set up .venv
 # Needs only Python >= 3.11 (PYTHON=python3.12 bash run.sh ... picks another interpreter).
 set -euo pipefail

@@ -2,8 +2,8 @@
 
 Each notebook is copied into a temporary folder and executed there in a fresh ``python3`` kernel with
 nbconvert, so the notebooks in the repository are never modified (the kernel talks to nbconvert
-over Unix sockets in that folder). ``CAPSULE_LESSON_DATA`` (where the
-full MNIST files are) is passed through from the environment.
+over Unix sockets in that folder). The notebooks read the test sets bundled with the package, so the
+run needs no dataset files; whether ``CAPSULE_LESSON_DATA`` was set is recorded all the same.
 """
 
 import os

@@ -7,6 +7,8 @@ worker process per backend and task. Tasks:
 * ``layer``:   the routing layer alone, forward and forward + backward, against slower formulations.
 * ``scaling``: layer time and memory as input capsules (64 -> 4096) and routings (1 -> 10) grow.
 * ``profile``: where a train step's time goes, per layer and per op (TensorFlow's profiler).
+* ``training``: train steps of both models under each precision (and TensorFlow's ``jit_compile``), the
+  epoch time they imply, and the arithmetic they do against a large matrix product's rate (the practical peak).
 """
 
 import argparse
@@ -25,6 +27,7 @@ from keras import ops  # noqa: E402
 from capsule_lesson import Capsule, CapsuleLength, capsule_model, cnn_baseline  # noqa: E402
 from capsule_lesson.layers import FeatureMapToCapsules  # noqa: E402
 from capsule_lesson.models import compile_for_article, conv_trunk  # noqa: E402
+from capsule_lesson.precision import dtype_policy  # noqa: E402
 from capsule_lesson.squash import EPSILON  # noqa: E402
 
 from .baselines import LAYERS, EinsumCapsule  # noqa: E402
@@ -356,7 +359,80 @@ def task_profile(quick):
     return out
 
 
-TASKS = {"models": task_models, "layer": task_layer, "scaling": task_scaling, "profile": task_profile}
+# ---------------------------------------------------------------- training settings (precision, compilation)
+
+TRAIN_IMAGES = 60_000
+#: Multiply-accumulates per 28x28 image in the forward pass of the shared trunk (conv1..conv4, 3x3 kernels):
+#: output height x width x output channels x (9 x input channels) per layer.
+TRUNK_MACS = sum(h * h * c_out * 9 * c_in for h, c_in, c_out in ((26, 1, 64), (24, 64, 64), (10, 64, 128), (8, 128, 128)))
+
+
+def train_step_flops(batch=BATCH):
+    """Floating-point operations of one train step: forward + backward ~ 3 x forward, 2 FLOPs per MAC (trunk only;
+    both heads add < 2 %)."""
+    return 3 * 2 * TRUNK_MACS * batch
+
+
+def matmul_rate(dtype, n=2048, repeats=5):
+    """FLOP/s of an n x n x n matrix product in ``dtype`` on this backend: the practical compute ceiling."""
+    a = ops.convert_to_tensor(np.random.default_rng(0).random((n, n), dtype=np.float32), dtype=dtype)
+    product = (lambda: ops.matmul(a, a))
+    if BACKEND == "jax":
+        import jax
+        compiled = jax.jit(lambda x: x @ x)
+        product = (lambda: compiled(a).block_until_ready())
+    for _ in range(2):
+        ops.convert_to_numpy(product()[:1, :1]) if BACKEND != "jax" else product()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = product()
+        if BACKEND != "jax":
+            ops.convert_to_numpy(result[:1, :1])
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def task_training(quick):
+    settings = [("float32", False), ("mixed_bfloat16", False)]
+    if BACKEND == "tensorflow":             # JAX always compiles with XLA
+        settings += [("float32", True), ("mixed_bfloat16", True)]
+    x, y = batch_of_digits()
+    steps, models = {}, {}
+    for precision, jit in settings:
+        for name, build in (("cnn", cnn_baseline), ("capsule", capsule_model)):
+            keras.utils.set_random_seed(0)
+            with dtype_policy(precision):
+                model = build(compile=False)
+                model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=capsule_lesson.margin_loss(),
+                              jit_compile=jit if BACKEND == "tensorflow" else "auto")
+            key = f"{name}, {precision}" + (", jit_compile" if jit else "")
+            models[key] = model
+            steps[key] = (lambda m=model: m.train_on_batch(x, y))
+    repeats = 3 if quick else 7
+    log("training settings:", ", ".join(steps), f"({repeats} rounds)")
+    times, cpu = interleaved_times(steps, warmup=2, repeats=repeats)
+    steps_per_epoch = -(-TRAIN_IMAGES // BATCH)
+    rates = {dtype: matmul_rate(dtype) for dtype in ("float32", "bfloat16")}
+    out = {"batch": BATCH, "steps_per_epoch": steps_per_epoch, "repeats": repeats, "warmup": 2,
+           "train_step_gflop": train_step_flops() / 1e9, "trunk_macs_per_image": TRUNK_MACS,
+           "matmul_gflops": {k: v / 1e9 for k, v in rates.items()}, "settings": {}}
+    for key in steps:
+        step = summary(times[key], cpu[key])
+        name, precision = key.split(", ")[:2]
+        jit_key = ", jit_compile" if key.endswith("jit_compile") else ""
+        row = {"step": step, "epoch_s": step["median_ms"] / 1e3 * steps_per_epoch,
+               "achieved_gflops": train_step_flops() / (step["median_ms"] / 1e3) / 1e9}
+        row["fraction_of_matmul"] = row["achieved_gflops"] * 1e9 / rates["bfloat16" if "bfloat16" in precision else "float32"]
+        row["ratio_to_float32"] = paired_ratio(times, key, f"{name}, float32{jit_key}")
+        if name == "capsule":
+            row["ratio_to_cnn"] = paired_ratio(times, key, key.replace("capsule", "cnn", 1))
+        out["settings"][key] = row
+    return out
+
+
+TASKS = {"models": task_models, "layer": task_layer, "scaling": task_scaling, "profile": task_profile,
+         "training": task_training}
 
 
 def main(argv=None):

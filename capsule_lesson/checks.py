@@ -8,7 +8,8 @@ import numpy as np
 
 
 def numeric_array(value, name, dtype=np.float64):
-    """``value`` as a finite array of ``dtype``; a ValueError naming ``name`` for text, objects, NaN or infinity."""
+    """``value`` as a finite array of ``dtype`` (None: keep its own); a ValueError naming ``name`` for text,
+    objects, NaN or infinity."""
     try:
         array = np.asarray(value)
     except ValueError as error:       # ragged nested lists
@@ -16,7 +17,8 @@ def numeric_array(value, name, dtype=np.float64):
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a number or an array of numbers, got {type(value).__name__} "
                          f"with dtype {array.dtype}" + (f": {value!r}" if isinstance(value, str) else ""))
-    array = array.astype(dtype, copy=False)
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} contains NaN or infinity ({bad} of {array.size} values)")
@@ -30,9 +32,10 @@ def integer_labels(value, name, classes=None):
         raise ValueError(f"{name} must hold integer class labels, got non-integer values such as "
                          f"{array[array != np.round(array)].flat[0]}")
     array = array.astype(np.int64)
-    if array.size and (array.min() < 0 or (classes is not None and array.max() >= classes)):
-        upper = f"{classes - 1}" if classes is not None else "..."
-        raise ValueError(f"{name} must lie in 0..{upper}, got {array.min()}..{array.max()}")
+    if array.size and array.min() < 0 and classes is None:
+        raise ValueError(f"{name} must be class labels >= 0, got a minimum of {array.min()}")
+    if array.size and classes is not None and (array.min() < 0 or array.max() >= classes):
+        raise ValueError(f"{name} must lie in 0..{classes - 1}, got {array.min()}..{array.max()}")
     return array
 
 

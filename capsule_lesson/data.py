@@ -9,8 +9,8 @@ tried in this order by :func:`load_mnist` / :func:`load_fashion_mnist`:
    folder holding ``mnist.npz`` / ``fashion_mnist.npz`` (keys ``x_train, y_train, x_test, y_test``);
 2. for Fashion-MNIST, Debian's ``dataset-fashion-mnist`` package (IDX files in
    ``/usr/share/datasets/fashion-mnist/``);
-3. ``keras.datasets`` (downloads once, then reads its cache); skipped when ``download=False`` or when
-   ``CAPSULE_LESSON_OFFLINE=1``.
+3. ``keras.datasets`` (downloads once, then reads its cache); with ``download=False`` or
+   ``CAPSULE_LESSON_OFFLINE=1`` only when its cache already holds the files.
 
 When none of them has the data, the result is the bundled test split with a 2,000-image training subset and a
 :class:`SubsetWarning` naming every source tried and how to get the full data; ``fallback=False`` raises
@@ -109,12 +109,17 @@ def _bundled_test_set(name):
     return _checked_split(file, "test", arrays["x_test"], arrays["y_test"])
 
 
-def _bundled_subset(name):
+def _bundled_training_subset(name):
+    """The bundled 2,000 training images and the positions of the subset's 1,000 test images."""
     file = BUNDLED_DIR / f"{name}_subset.npz"
     arrays = _read_arrays(file, ("x_train", "y_train", "test_index"))
+    return _checked_split(file, "train", arrays["x_train"], arrays["y_train"]), arrays["test_index"]
+
+
+def _bundled_subset(name):
+    train, test_index = _bundled_training_subset(name)
     x_test, y_test = _bundled_test_set(name)
-    train = _checked_split(file, "train", arrays["x_train"], arrays["y_train"])
-    return train, (x_test[arrays["test_index"]], y_test[arrays["test_index"]])
+    return train, (x_test[test_index], y_test[test_index])
 
 
 def _load(name, path, download, subset, fallback):
@@ -137,6 +142,7 @@ def _load(name, path, download, subset, fallback):
         if all((DEBIAN_FASHION_DIR / f).exists() for f in _IDX_FILES.values()):
             return _read_idx_folder(DEBIAN_FASHION_DIR)
         tried.append(f"no Debian dataset-fashion-mnist files in {DEBIAN_FASHION_DIR}")
+    download_arg = download
     if download is None:
         download = os.environ.get(OFFLINE_ENV, "") in ("", "0")
     if download:
@@ -144,23 +150,36 @@ def _load(name, path, download, subset, fallback):
             return _from_keras(name)
         except Exception as error:  # offline, blocked, or a broken cache: say so below
             tried.append(f"keras.datasets.{spec['loader']} could not load it ({type(error).__name__}: {error})")
+    elif _in_keras_cache(name):      # offline, but downloaded before: keras.datasets reads its cache
+        return _from_keras(name)
     else:
-        offline = os.environ.get(OFFLINE_ENV, "") not in ("", "0")
-        tried.append("keras.datasets download switched off "
-                     + (f"(${OFFLINE_ENV}={os.environ[OFFLINE_ENV]})" if offline else "(download=False)"))
-    how = (f"Fix: run python -c \"import keras; keras.datasets.{spec['loader']}.load_data()\" once on a "
-           f"machine online, or set {DATA_ENV} to a folder holding {spec['file']} (keys {', '.join(KEYS)}), "
-           "or pass path=")
+        why = "download=False" if download_arg is False else f"${OFFLINE_ENV}={os.environ.get(OFFLINE_ENV)}"
+        tried.append(f"keras.datasets download switched off ({why}) and nothing in its cache {_keras_cache()}")
+    how = (f"Fix: run python -c \"import keras; keras.datasets.{spec['loader']}.load_data()\" once while online "
+           f"(it caches the files, which later offline runs read), or set {DATA_ENV} to a folder holding "
+           f"{spec['file']} (keys {', '.join(KEYS)}), or pass path=")
     if not fallback:
         raise DatasetNotFoundError(
             f"the full {spec['title']} training set was not found. Tried: {'; '.join(tried)}. {how}.")
-    (x_train, y_train), _ = _bundled_subset(name)
+    (x_train, y_train), _ = _bundled_training_subset(name)
     warnings.warn(
         f"capsule_lesson is using the bundled {spec['title']} training SUBSET ({len(x_train):,} images) with "
         f"the complete bundled test split, because the full training set was not found. Tried: "
         f"{'; '.join(tried)}. {how} to train on all of it.",
         SubsetWarning, stacklevel=3)
     return (x_train, y_train), _bundled_test_set(name)
+
+
+def _keras_cache():
+    """The folder ``keras.datasets`` downloads into (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``)."""
+    return pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")) / "datasets"
+
+
+def _in_keras_cache(name):
+    cache = _keras_cache()
+    if name == "mnist":
+        return (cache / "mnist.npz").exists()
+    return all((cache / "fashion-mnist" / f).exists() for f in _IDX_FILES.values())
 
 
 def _from_keras(name):

@@ -103,7 +103,7 @@ def capsule_decoder_model(recon_weight=RECONSTRUCTION_WEIGHT, routings=3, squash
     image = keras.Input(IMAGE_SHAPE, name="image")
     label = keras.Input((NUM_CLASSES,), name="label")
     capsules = digit_capsules(image, routings, squash, update, inner_squash)
-    scores = CapsuleLength(name="scores")(capsules)
+    scores = CapsuleLength(name="scores", dtype="float32")(capsules)
     masked = MaskCapsules(name="mask")([capsules, label])
     reconstruction = reconstruction_decoder(hidden=hidden)(masked)
     model = keras.Model([image, label], [scores, reconstruction], name="capsule_decoder_model")

@@ -21,8 +21,13 @@ import subprocess
 import sys
 import time
 
+from .precision import PRECISIONS, resolve_precision
+from .pretrained import PRETRAINED_DIR
+
 SEEDS = (0, 1, 2)
 SHIPPED_RECORDS = pathlib.Path(__file__).parent / "results" / "records"
+#: Records of the article's recipe trained in mixed bfloat16, kept apart from the float32 studies above.
+PRECISION_RECORDS = pathlib.Path(__file__).parent / "results" / "precision"
 
 
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
@@ -32,8 +37,9 @@ def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config
             "epochs": epochs, "keep_weights": keep_weights, "config": config}
 
 
-def plan(name):
-    """The jobs of a plan, in priority order."""
+def plan(name, precision="float32"):
+    """The jobs of a plan, in priority order; another ``precision`` than float32 is a setting of its own
+    (its own job names, records and summary rows)."""
     jobs = []
     if name in ("article", "all"):
         for seed in SEEDS:
@@ -63,6 +69,9 @@ def plan(name):
     if name == "all":  # the article's runs first, then every study's first seed before its second
         n = len(SEEDS) * 3
         jobs = jobs[:n] + sorted(jobs[n:], key=lambda j: j["seed"])
+    if precision != "float32":
+        jobs = [_job(j["model"], j["seed"], j["dataset"], j["epochs"], j["keep_weights"], **j["config"],
+                     precision=precision) for j in jobs]
     return jobs
 
 
@@ -86,12 +95,14 @@ def has_record(job, *folders):
 
 
 def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=None, train_limit=None,
-        rerun=False):
+        rerun=False, precision="float32"):
     """Train the plan's jobs not yet done; ``only``/``epochs``/``train_limit`` make a quick smoke run."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    done_in = (out,) if rerun else (out, SHIPPED_RECORDS)
-    queue = [j for j in plan(plan_name) if not has_record(j, *done_in)][:only]
+    done_in = (out,) if rerun else (out, SHIPPED_RECORDS, PRECISION_RECORDS)
+    if precision == "auto":   # name the jobs after the precision they will really train in
+        precision = resolve_precision("auto")[0]
+    queue = [j for j in plan(plan_name, precision) if not has_record(j, *done_in)][:only]
     start, running, done = time.time(), [], []
     while queue or running:
         for job, proc, log in list(running):
@@ -131,6 +142,7 @@ def flatten(record):
            "routings": record["config"].get("routings", ""), "update": record["config"].get("update", ""),
            "squash": record["config"].get("squash", ""),
            "inner_squash": record["config"].get("inner_squash") or "",
+           "precision": record.get("precision", "float32"),   # records older than the option were float32
            "test_accuracy": m["test_accuracy"], "train_time_s": record["train_time_s"]}
     for layout, acc in m["two_digit"].items():
         row[f"{layout}_top2"] = acc["top2"]
@@ -166,7 +178,7 @@ def summarize(runs, out):
         raise FileNotFoundError(f"no record.json under {runs}")
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    keys = ("dataset", "model", "epochs", "routings", "update", "squash", "inner_squash")
+    keys = ("dataset", "model", "epochs", "routings", "update", "squash", "inner_squash", "precision")
     metrics = [k for k in rows[0] if k not in keys + ("seed", "device", "backend")]
     with open(out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -202,7 +214,7 @@ def markdown_report(runs, dataset="mnist"):
     rows = [flatten(r) for r in load_records(runs) if r["dataset"] == dataset]
     groups = {}
     for row in rows:
-        key = (row["model"], row["update"], row["routings"], row["squash"], row["inner_squash"])
+        key = (row["model"], row["update"], row["routings"], row["squash"], row["inner_squash"], row["precision"])
         groups.setdefault(key, []).append(row)
 
     def cell(group, metric):
@@ -215,19 +227,108 @@ def markdown_report(runs, dataset="mnist"):
              "| trained on |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     order = sorted(groups, key=lambda k: (k[0] != "cnn", k[0] != "capsule", str(k[1]) != "replace",
-                                         int(k[2]) if str(k[2]).isdigit() else 0, str(k[3]), k[4]))
+                                         int(k[2]) if str(k[2]).isdigit() else 0, str(k[3]), k[4], k[5]))
     for key in order:
-        model, update, routings, squash, inner = key
+        model, update, routings, squash, inner, precision = key
         group = groups[key]
         test = np.array([r["test_accuracy"] for r in group]) * 100
         test_cell = f"{test.mean():.2f}" + (f" ± {test.std(ddof=1):.2f}" if len(test) > 1 else "")
         routing = f"{update}, r={routings}" if model != "cnn" else "—"
         squash_cell = (squash + (f" (inner: {inner})" if inner else "")) if model != "cnn" else "—"
-        lines.append(f"| {model} | {routing} | {squash_cell} | {len(group)} | {test_cell} | "
+        model_cell = model if precision == "float32" else f"{model} ({precision})"
+        lines.append(f"| {model_cell} | {routing} | {squash_cell} | {len(group)} | {test_cell} | "
                      f"{cell(group, 'side_top2')} | {cell(group, 'side_top2_confident')} | "
                      f"{cell(group, 'stacked_top2')} | {cell(group, 'stacked_top2_confident')} | "
                      f"{trained_on(group)} |")
     return "\n".join(lines)
+
+
+def _recipe(row, update="replace"):
+    """The article's settings for ``row``'s model (3 routings, Su's squash; the CNN has none)."""
+    if row["model"] == "cnn":
+        return True
+    return (str(row["routings"]), row["update"], row["squash"], row["inner_squash"]) == (
+        "3", update, "su", "")
+
+
+def expected_training_minutes(model, precision, dataset="mnist", update="replace"):
+    """Mean minutes of the CPU records of ``model`` with the article's settings in ``precision`` (None if none).
+
+    What a notebook's "retrain" switch prints before it starts. Read from the study records, the precision records
+    and the shipped models' records (a run that sits in two of them counts once).
+    """
+    seen, times = set(), []
+    for folder in (SHIPPED_RECORDS, PRECISION_RECORDS, PRETRAINED_DIR):
+        for record in load_records(folder):
+            row = flatten(record)
+            if (row["model"] == model and row["precision"] == precision and row["dataset"] == dataset
+                    and _recipe(row, update) and hardware(row).startswith("CPU")
+                    and record.get("weights_sha256") not in seen):
+                seen.add(record.get("weights_sha256"))
+                times.append(row["train_time_s"])
+    return sum(times) / len(times) / 60 if times else None
+
+
+def retraining_setting(model, dataset="mnist", update="replace"):
+    """``("auto", note)`` for a notebook's retrain switch: train with ``precision="auto"``, and a line saying which
+    precision that picks here, why, and how long the records of that setting took on the project's 2-core CPU."""
+    policy, why = resolve_precision("auto")
+    minutes = expected_training_minutes(model, policy, dataset, update)
+    took = (f"its records took about {minutes:.0f} min on 2 CPU cores" if minutes
+            else "no CPU record of this setting says how long it takes")
+    return "auto", f"training {model} in {policy} ({why}); {took}"
+
+
+PARITY_METRICS = {"test_accuracy": "test acc.", "side_top2": "side A", "side_top2_confident": "side B",
+                  "stacked_top2": "stacked A", "stacked_top2_confident": "stacked B"}
+
+
+def parity_report(reference=SHIPPED_RECORDS, candidate=PRECISION_RECORDS, dataset="mnist"):
+    """Markdown: each model of the article's recipe in the candidate's precision beside its float32 runs.
+
+    Per metric: mean ± std over seeds of both, their difference, and the exact permutation test over seeds
+    (:func:`capsule_lesson.plots.ablations.compare_seeds`). "within seed noise" means the two sets of seeds
+    interleave (two-sided p > 0.1; with 3 seeds against 3, p = 0.1 is every seed of one beating every seed of
+    the other). The footnote says where each side was trained: precision may be confounded with hardware.
+    """
+    import numpy as np
+
+    from .plots.ablations import compare_seeds   # the plots package imports matplotlib: only when a report asks
+
+    def groups(runs):
+        out = {}
+        for row in (flatten(r) for r in load_records(runs) if r["dataset"] == dataset):
+            if row["model"] in ("cnn", "capsule") and _recipe(row):
+                out.setdefault((row["model"], row["precision"]), []).append(row)
+        return out
+
+    def cell(values):
+        if values.size == 0:
+            return "none"
+        if values.size == 1:
+            return f"{values[0]:.2f} (1)"
+        return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} ({values.size})"
+
+    base, fast = groups(reference), groups(candidate)
+    precisions = "/".join(sorted({p for _, p in fast}))
+    lines = [f"| model | metric | float32 (seeds) | {precisions} (seeds) | difference | p (two-sided) | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    used = []
+    for (model, precision), rows in sorted(fast.items(), key=lambda kv: kv[0][0] != "cnn"):
+        ref = base.get((model, "float32"), [])
+        used += ref
+        for metric, label in PARITY_METRICS.items():
+            a = np.array([r[metric] for r in rows]) * 100
+            b = np.array([r[metric] for r in ref]) * 100
+            if not b.size:
+                lines.append(f"| {model} | {label} | none | {cell(a)} | | | no float32 runs to compare |")
+                continue
+            diff, separated, p = compare_seeds(a, b)
+            lines.append(f"| {model} | {label} | {cell(b)} | {cell(a)} | {diff:+.2f} | {min(1.0, 2 * p):.2f} | "
+                         f"{'outside seed noise' if separated else 'within seed noise'} |")
+    where = (f"float32: {trained_on(used)}; {precisions}: "
+             f"{trained_on([r for rows in fast.values() for r in rows])}")
+    return "\n".join(lines) + f"\n\nTrained on: {where}."
 
 
 def main(argv=None):
@@ -242,6 +343,8 @@ def main(argv=None):
     p_run.add_argument("--only", type=int, default=None, help="smoke run: the first N jobs only")
     p_run.add_argument("--epochs", type=int, default=None, help="smoke run: override every job's epochs")
     p_run.add_argument("--train-limit", type=int, default=None, help="smoke run: first N training images")
+    p_run.add_argument("--precision", choices=PRECISIONS, default="float32",
+                       help="passed to every training run (see python -m capsule_lesson.train --help)")
     p_run.add_argument("--rerun", action="store_true",
                        help="also retrain jobs whose record is shipped in capsule_lesson/results/records")
     p_sum = sub.add_parser("summarize", help="gather records into CSV tables")
@@ -250,13 +353,18 @@ def main(argv=None):
     p_rep = sub.add_parser("report", help="print the Markdown results table")
     p_rep.add_argument("runs", nargs="?", default="capsule_lesson/results/records")
     p_rep.add_argument("--dataset", default="mnist")
+    p_par = sub.add_parser("parity", help="print the precision parity table (mixed bfloat16 beside float32)")
+    p_par.add_argument("runs", nargs="?", default=str(PRECISION_RECORDS))
     args = parser.parse_args(argv)
     if args.command == "report":
         print(markdown_report(args.runs, args.dataset))
         return
+    if args.command == "parity":
+        print(parity_report(candidate=args.runs))
+        return
     if args.command == "run":
         done = run(args.plan, args.out, args.workers, args.deadline, args.data, args.only,
-                   args.epochs, args.train_limit, args.rerun)
+                   args.epochs, args.train_limit, args.rerun, args.precision)
         failed = [name for name, code in done if code != 0]
         print(f"{len(done)} jobs finished, {len(failed)} failed {failed}")
     else:

@@ -3,6 +3,7 @@
 Both take images of any size ``(None, None, 1)`` and output 10 class scores in [0, 1]:
 the CNN through global average pooling and a sigmoid, the capsule model through capsule norms.
 That is what lets them be trained on 28x28 single digits and tested on 28x56 pairs.
+The score layers always compute in float32, also under a mixed-precision policy (see ``precision.py``).
 """
 
 import keras
@@ -38,7 +39,7 @@ def cnn_baseline(compile=True):
     x = conv_trunk(inputs)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="sigmoid", name="scores")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="sigmoid", name="scores", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="cnn_baseline")
     return compile_for_article(model) if compile else model
 
@@ -54,6 +55,6 @@ def capsule_model(routings=3, squash="su", update="replace", inner_squash=None, 
     """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16) -> norms (279,488 parameters)."""
     inputs = keras.Input((None, None, 1), name="image")
     x = digit_capsules(inputs, routings, squash, update, inner_squash)
-    outputs = CapsuleLength(name="scores")(x)
+    outputs = CapsuleLength(name="scores", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="capsule_model")
     return compile_for_article(model) if compile else model

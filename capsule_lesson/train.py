@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from .precision import PRECISIONS, cpu_description, dtype_policy, resolve_precision
 from .pretrained import save_model_weights
 from .two_digit import LAYOUTS, pair_accuracies, two_digit_test_set
 
@@ -101,10 +102,18 @@ def device_description():
 
 def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnist", data_path=None,
           subset=False, train_limit=None, batch_size=128, learning_rate=1e-3, routings=3,
-          update="replace", squash="su", inner_squash=None, verbose=1, command=None, recon_weight=None):
-    """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record."""
+          update="replace", squash="su", inner_squash=None, verbose=1, command=None, recon_weight=None,
+          precision="float32"):
+    """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record.
+
+    ``precision``: ``"float32"`` (the published runs), ``"mixed_bfloat16"``, or ``"auto"`` (bfloat16 where the
+    hardware computes it natively; see :mod:`capsule_lesson.precision`). The record says which was used and why.
+    """
     import keras
 
+    policy, precision_reason = resolve_precision(precision)
+    if verbose:
+        print(f"precision: {policy} ({precision_reason})", flush=True)
     keras.utils.set_random_seed(seed)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +121,8 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
     if train_limit:
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
 
-    model = build_model(model_name, routings, update, squash, inner_squash, recon_weight)
+    with dtype_policy(policy):
+        model = build_model(model_name, routings, update, squash, inner_squash, recon_weight)
     if learning_rate != 1e-3:
         model.optimizer.learning_rate = learning_rate
     decoder = model_name == "capsule_decoder"
@@ -151,6 +161,7 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
         "config": config,
         "parameters": int(model.count_params()),
         "versions": versions(), "device": device_description(),
+        "precision": policy, "precision_reason": precision_reason, "cpu": cpu_description()[0],
         "train_time_s": round(train_time, 1),
         "history": {k: [round(float(x), 6) for x in v] for k, v in history.history.items()},
         "metrics": metrics,
@@ -178,6 +189,9 @@ def main(argv=None):
     parser.add_argument("--inner-squash", default=None)
     parser.add_argument("--recon-weight", type=float, default=None,
                         help="capsule_decoder only: weight of the summed squared pixel error (default 0.0005)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="float32 (default, the published runs), mixed_bfloat16, or auto: bfloat16 where "
+                             "the processor computes it natively (AVX512-BF16 / AMX, or a GPU of compute capability >= 8)")
     parser.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (1: progress bar)")
     args = parser.parse_args(argv)
     epochs = args.epochs if args.epochs is not None else (20 if args.model == "cnn" else 10)
@@ -185,7 +199,8 @@ def main(argv=None):
         parser.error("--recon-weight applies to --model capsule_decoder only")
     record = train(args.model, epochs, args.seed, args.out, args.dataset, args.data, args.subset,
                    args.train_limit, args.batch_size, args.learning_rate, args.routings, args.update,
-                   args.squash, args.inner_squash, args.verbose, recon_weight=args.recon_weight)
+                   args.squash, args.inner_squash, args.verbose, recon_weight=args.recon_weight,
+                   precision=args.precision)
     print(json.dumps(record["metrics"], indent=2))
 
 

@@ -27,8 +27,7 @@ def two_digit_test_set(x, y, seed=0, layout="side"):
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    x = np.asarray(x)
-    numeric_array(x, "x")      # raises for text, NaN or infinity; the images keep their dtype
+    x = numeric_array(x, "x", dtype=None)      # text, NaN or infinity raise; the images keep their dtype
     y = integer_labels(y, "y")
     if x.ndim not in (3, 4):
         raise ValueError(f"x must have shape (n, h, w) or (n, h, w, channels), got {x.shape}")

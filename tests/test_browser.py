@@ -40,8 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
-pytestmark = pytest.mark.browser
-
 # (notebook, label of the slider to move, which interactive widget on the page holds it)
 SLIDERS = [
     ("03_squash.ipynb", "x1", 0),
@@ -321,6 +319,7 @@ def run_all_cells(page, notebook: str) -> list[str]:
 
 # --------------------------------------------------------------------------- the tests
 @pytest.mark.parametrize("notebook, label, which", SLIDERS, ids=[s[0].split("_")[0] for s in SLIDERS])
+@pytest.mark.browser
 @needs_browser
 def test_slider_redraws_plot_in_jupyterlab(lab, browser, notebook, label, which):
     url, token = lab
@@ -395,6 +394,7 @@ def test_classroom_notebook_keeps_only_the_sliders():
     assert sum(classroom.is_widget_cell(c) for c in real.cells) == 3
 
 
+@pytest.mark.browser   # serves the page with Voila: seconds to minutes
 @pytest.mark.skipif(importlib.util.find_spec("voila") is None,
                     reason="Voila is not installed (it is in the test extra: pip install -e '.[test]')")
 def test_classroom_mode_serves_only_the_sliders(request):

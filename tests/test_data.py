@@ -28,9 +28,10 @@ def write_npz(path, n_train=20, n_test=10, **override):
 
 
 @pytest.fixture
-def no_env(monkeypatch):
+def no_env(monkeypatch, tmp_path):
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))   # an empty keras.datasets cache
 
 
 @pytest.mark.parametrize("loader", [load_mnist, load_fashion_mnist])
@@ -133,6 +134,19 @@ def test_training_without_the_full_training_set_stops_with_that_message(no_env, 
     with pytest.raises(DatasetNotFoundError, match=r"full MNIST training set was not found.*Fix:"):
         train_main(["--model", "cnn", "--epochs", "1", "--out", str(tmp_path / "run"), "--verbose", "0"])
     assert not (tmp_path / "run" / "record.json").exists()
+
+
+def test_offline_reads_a_keras_datasets_cache_without_downloading(no_env, monkeypatch, tmp_path):
+    fake = ((np.zeros((3, 28, 28), np.uint8), np.zeros(3, np.uint8)),
+            (np.zeros((2, 28, 28), np.uint8), np.ones(2, np.uint8)))
+    monkeypatch.setattr(data, "_from_keras", lambda name: fake)
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    with pytest.raises(DatasetNotFoundError, match=r"nothing in its cache .*keras-home.datasets"):
+        load_mnist(fallback=False)
+    cache = tmp_path / "keras-home" / "datasets"
+    cache.mkdir(parents=True)
+    (cache / "mnist.npz").write_bytes(b"downloaded earlier")
+    assert load_mnist(fallback=False) is fake
 
 
 def test_download_failure_is_reported_in_the_warning(no_env, monkeypatch):

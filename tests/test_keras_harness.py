@@ -2,8 +2,10 @@
 
 ``keras.src.testing.TestCase.run_layer_test`` builds each layer from its config, checks the config round trip,
 symbolic and eager calls, output shapes, a training step and the dtypes under a mixed-precision policy. We add what
-it does not check: values and gradients stay finite under ``mixed_bfloat16`` on the inputs that break naive code
-(all-zero capsules, huge values), and ``.keras`` files load.
+it does not check: values and gradients stay finite under ``mixed_bfloat16`` and ``mixed_float16`` on the inputs
+that break naive code (all-zero capsules, huge values). The losses, which are not layers, get Keras's
+``run_class_serialization_test`` and finite values in every precision. (``.keras`` files from other versions of the
+layer: ``tests/test_bad_input.py``.)
 """
 
 import keras

@@ -4,7 +4,7 @@
 
 For each dataset it writes ``<name>_test.npz`` (the complete test split, 10,000 images, byte-identical to
 ``keras.datasets``) and ``<name>_subset.npz`` (a class-balanced 2,000-image training subset and the indices
-of a class-balanced 1,000-image slice of the test split). It prints the SHA-256 of every array, the values
+of a class-balanced 1,000-image slice of the test split). It prints the SHA-256 of the test arrays, the values
 ``capsule_lesson/data.py`` checks and ``capsule_lesson/data/README.md`` lists.
 """
 
