@@ -15,9 +15,6 @@ try:
 except ImportError:  # hypothesis is a test extra
     pass
 
-# Every notebook's kernel starts as on an offline machine without the full datasets, so a run with
-# CAPSULE_LESSON_DATA set (CI, a developer) also proves the committed outputs need neither.
-NOTEBOOK_KERNEL_ENV = {"CAPSULE_LESSON_DATA": None, "CAPSULE_LESSON_OFFLINE": "1"}
 BROWSER_SKIP_PREFIXES = ("Chromium not found", "Playwright for Python is not installed")
 
 
@@ -33,24 +30,15 @@ def pytest_collectstart(collector):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item):
-    """nbval starts a notebook's kernel while setting up its first cell: give that kernel the offline env."""
+    """nbval starts a notebook's kernel while setting up its first cell: start it as on an offline machine
+    without the full datasets, so a run with CAPSULE_LESSON_DATA set (CI) also proves the outputs need neither."""
     if not _is_notebook(item):
         yield
         return
-    saved = {key: os.environ.get(key) for key in NOTEBOOK_KERNEL_ENV}
-    for key, value in NOTEBOOK_KERNEL_ENV.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CAPSULE_LESSON_DATA", raising=False)
+        patch.setenv("CAPSULE_LESSON_OFFLINE", "1")
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def pytest_terminal_summary(terminalreporter):

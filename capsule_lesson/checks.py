@@ -32,10 +32,9 @@ def integer_labels(value, name, classes=None):
         raise ValueError(f"{name} must hold integer class labels, got non-integer values such as "
                          f"{array[array != np.round(array)].flat[0]}")
     array = array.astype(np.int64)
-    if array.size and array.min() < 0 and classes is None:
-        raise ValueError(f"{name} must be class labels >= 0, got a minimum of {array.min()}")
-    if array.size and classes is not None and (array.min() < 0 or array.max() >= classes):
-        raise ValueError(f"{name} must lie in 0..{classes - 1}, got {array.min()}..{array.max()}")
+    if array.size and (array.min() < 0 or (classes is not None and array.max() >= classes)):
+        allowed = f"lie in 0..{classes - 1}" if classes is not None else "be >= 0"
+        raise ValueError(f"{name} must {allowed}, got {array.min()}..{array.max()}")
     return array
 
 

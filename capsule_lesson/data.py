@@ -36,8 +36,8 @@ DEBIAN_FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_TIMEOUT_S = 60
 
 _DATASETS = {
-    "mnist": {"file": "mnist.npz", "title": "MNIST", "loader": "mnist"},
-    "fashion_mnist": {"file": "fashion_mnist.npz", "title": "Fashion-MNIST", "loader": "fashion_mnist"},
+    "mnist": {"file": "mnist.npz", "title": "MNIST"},
+    "fashion_mnist": {"file": "fashion_mnist.npz", "title": "Fashion-MNIST"},
 }
 #: SHA-256 of the bundled test arrays' bytes: the same arrays ``keras.datasets`` returns.
 TEST_SET_SHA256 = {
@@ -142,20 +142,20 @@ def _load(name, path, download, subset, fallback):
         if all((DEBIAN_FASHION_DIR / f).exists() for f in _IDX_FILES.values()):
             return _read_idx_folder(DEBIAN_FASHION_DIR)
         tried.append(f"no Debian dataset-fashion-mnist files in {DEBIAN_FASHION_DIR}")
-    download_arg = download
+    why_offline = "download=False"
     if download is None:
         download = os.environ.get(OFFLINE_ENV, "") in ("", "0")
+        why_offline = f"${OFFLINE_ENV}={os.environ.get(OFFLINE_ENV)}"
     if download:
         try:
             return _from_keras(name)
         except Exception as error:  # offline, blocked, or a broken cache: say so below
-            tried.append(f"keras.datasets.{spec['loader']} could not load it ({type(error).__name__}: {error})")
+            tried.append(f"keras.datasets.{name} could not load it ({type(error).__name__}: {error})")
     elif _in_keras_cache(name):      # offline, but downloaded before: keras.datasets reads its cache
         return _from_keras(name)
     else:
-        why = "download=False" if download_arg is False else f"${OFFLINE_ENV}={os.environ.get(OFFLINE_ENV)}"
-        tried.append(f"keras.datasets download switched off ({why}) and nothing in its cache {_keras_cache()}")
-    how = (f"Fix: run python -c \"import keras; keras.datasets.{spec['loader']}.load_data()\" once while online "
+        tried.append(f"keras.datasets download switched off ({why_offline}) and nothing in its cache {_keras_cache()}")
+    how = (f"Fix: run python -c \"import keras; keras.datasets.{name}.load_data()\" once while online "
            f"(it caches the files, which later offline runs read), or set {DATA_ENV} to a folder holding "
            f"{spec['file']} (keys {', '.join(KEYS)}), or pass path=")
     if not fallback:

@@ -178,7 +178,7 @@ def dimension_sweep(pose, dim, deltas):
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < pose.shape[0]:
         raise ValueError(f"dim must be in 0..{pose.shape[0] - 1}, got {dim}")
     poses = np.repeat(pose[None], len(deltas), axis=0)
-    poses[:, dim] += np.asarray(deltas, dtype="float32")
+    poses[:, dim] += deltas
     return poses
 
 

@@ -153,6 +153,19 @@ def flatten(record):
     return row
 
 
+def select(rows, dataset="mnist", model="capsule", routings=3, update="replace", squash="su", inner_squash="",
+           precision="float32"):
+    """The rows (:func:`flatten`) of one configuration, sorted by seed (capsule keys are ignored for the CNN)."""
+    def match(r):
+        if r["dataset"] != dataset or r["model"] != model or r.get("precision", "float32") != precision:
+            return False
+        if model != "capsule":
+            return True
+        return (str(r["routings"]) == str(routings) and r["update"] == update and r["squash"] == squash
+                and (r["inner_squash"] or "") == (inner_squash or ""))
+    return sorted((r for r in rows if match(r)), key=lambda r: r["seed"])
+
+
 def hardware(row):
     """Where a run was trained, in short: ``"GPU, jax"`` or ``"CPU, tensorflow"``."""
     device = row.get("device", "")
@@ -243,29 +256,16 @@ def markdown_report(runs, dataset="mnist"):
     return "\n".join(lines)
 
 
-def _recipe(row, update="replace"):
-    """The article's settings for ``row``'s model (3 routings, Su's squash; the CNN has none)."""
-    if row["model"] == "cnn":
-        return True
-    return (str(row["routings"]), row["update"], row["squash"], row["inner_squash"]) == (
-        "3", update, "su", "")
-
-
 def expected_training_minutes(model, precision, dataset="mnist", update="replace"):
     """Mean minutes of the CPU records of ``model`` with the article's settings in ``precision`` (None if none).
 
     What a notebook's "retrain" switch prints before it starts. Read from the study records, the precision records
     and the shipped models' records (a run that sits in two of them counts once).
     """
-    seen, times = set(), []
-    for folder in (SHIPPED_RECORDS, PRECISION_RECORDS, PRETRAINED_DIR):
-        for record in load_records(folder):
-            row = flatten(record)
-            if (row["model"] == model and row["precision"] == precision and row["dataset"] == dataset
-                    and _recipe(row, update) and hardware(row).startswith("CPU")
-                    and record.get("weights_sha256") not in seen):
-                seen.add(record.get("weights_sha256"))
-                times.append(row["train_time_s"])
+    records = {r.get("weights_sha256"): r
+               for folder in (SHIPPED_RECORDS, PRECISION_RECORDS, PRETRAINED_DIR) for r in load_records(folder)}
+    rows = select([flatten(r) for r in records.values()], dataset, model, update=update, precision=precision)
+    times = [r["train_time_s"] for r in rows if hardware(r).startswith("CPU")]
     return sum(times) / len(times) / 60 if times else None
 
 
@@ -293,21 +293,16 @@ def parity_report(reference=SHIPPED_RECORDS, candidate=PRECISION_RECORDS, datase
     """
     import numpy as np
 
-    from .plots.ablations import compare_seeds   # the plots package imports matplotlib: only when a report asks
+    from .plots.ablations import compare_seeds, mean_std   # the plots package imports matplotlib: only here
 
     def groups(runs):
-        out = {}
-        for row in (flatten(r) for r in load_records(runs) if r["dataset"] == dataset):
-            if row["model"] in ("cnn", "capsule") and _recipe(row):
-                out.setdefault((row["model"], row["precision"]), []).append(row)
-        return out
+        rows = [flatten(r) for r in load_records(runs)]
+        return {(model, precision): found for precision in {r["precision"] for r in rows}
+                for model in ("cnn", "capsule")
+                if (found := select(rows, dataset, model, precision=precision))}
 
     def cell(values):
-        if values.size == 0:
-            return "none"
-        if values.size == 1:
-            return f"{values[0]:.2f} (1)"
-        return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} ({values.size})"
+        return f"{mean_std(values, scale=1, digits=2)} ({values.size})"
 
     base, fast = groups(reference), groups(candidate)
     precisions = "/".join(sorted({p for _, p in fast}))

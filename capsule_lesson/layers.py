@@ -66,9 +66,8 @@ class Capsule(keras.layers.Layer):
         n_in, input_dim = input_shape[1], input_shape[2]
         if input_dim is None:
             raise ValueError("Capsule needs the capsule length (last input axis) to be known")
-        if n_in == 0 or input_dim == 0:
-            raise ValueError(f"Capsule needs at least one input capsule of length >= 1, got input shape "
-                             f"{tuple(input_shape)}")
+        if input_dim == 0:
+            raise ValueError(f"Capsule needs input capsules of length >= 1, got input shape {tuple(input_shape)}")
         initializer = self.kernel_initializer
         if initializer is None:
             limit = math.sqrt(6.0 / (input_dim + self.num_capsule * self.dim_capsule))
@@ -102,8 +101,8 @@ class Capsule(keras.layers.Layer):
                 f"got {u.shape[1]} (input shape {tuple(u.shape)})")
 
     def call(self, u):
-        if u.shape[1] == 0:   # a shape known only when called (e.g. a feature map of 0 x 0 cells)
-            raise ValueError(f"Capsule got no input capsules (input shape {tuple(u.shape)})")
+        if u.shape[1] == 0:   # here, not in build: the count may be known only when called (a 0 x 0 feature map)
+            raise ValueError(f"Capsule needs at least one input capsule, got input shape {tuple(u.shape)}")
         # Dynamic routing needs only two things from the predictions û_{j|i}:
         #   weighted_sum(c) = s_j = sum_i c_ij û_{j|i}        (batch, J, D)
         #   agreement(v)    = <û_{j|i}, v_j>                   (batch, n_in, J)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import finite_result, numeric_array
+from .checks import numeric_array
 from .squash import check_inner_squash, check_squash_variant, squash as squash_fn
 
 #: The names of the logit update rules.
@@ -103,7 +103,6 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
         history = np.stack(history)
         return history[:, 0] if unbatched else history
 
-    finite_result(v, "dynamic routing", "predictions this long overflow float64 in <û, v>: rescale u_hat")
     return RoutingResult(
         v=v[0] if unbatched else v,
         b_history=stack(b_history),

@@ -104,10 +104,8 @@ def squash(x, variant="hinton", axis=-1, k=None):
         # ||x||^2 overflows float16 once ||x|| > 256, and EPSILON is below bfloat16's resolution near 1:
         # squash in float32, hand back the input's precision (the result has length < 1).
         return xp.cast(squash(xp.cast(x, "float32"), variant, axis, k), x.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):     # NumPy: overflow is reported just below
+        squashed = x * squash_scale(xp.sum(xp.square(x), axis=axis, keepdims=True), variant, k, xp)
     if xp is np:
-        with np.errstate(over="ignore", invalid="ignore"):
-            squashed = x * squash_scale(np.sum(np.square(x), axis=axis, keepdims=True), variant, k, np)
-        return finite_result(squashed, "squash",
-                             f"the squared norm of vectors this long overflows {x.dtype}: rescale the input")
-    squared_norm = xp.sum(xp.square(x), axis=axis, keepdims=True)
-    return x * squash_scale(squared_norm, variant, k, xp)
+        finite_result(squashed, "squash", f"the squared norm of vectors this long overflows {x.dtype}: rescale the input")
+    return squashed

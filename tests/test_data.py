@@ -170,11 +170,11 @@ def test_bundled_test_sets_are_complete_and_match_their_checksums(name):
         assert y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 
-@pytest.mark.parametrize("loader", [load_mnist, load_fashion_mnist])
-def test_the_subset_test_images_are_real_test_images(loader):
+@pytest.mark.parametrize("name, loader", [("mnist", load_mnist), ("fashion_mnist", load_fashion_mnist)])
+def test_the_subset_test_images_are_real_test_images(name, loader):
     (_, _), (x_sub, y_sub) = loader(subset=True)
-    x_full, y_full = TEST_LOADERS["mnist" if loader is load_mnist else "fashion_mnist"]()
-    index = np.load(data.BUNDLED_DIR / f"{'mnist' if loader is load_mnist else 'fashion_mnist'}_subset.npz")["test_index"]
+    x_full, y_full = TEST_LOADERS[name]()
+    index = np.load(data.BUNDLED_DIR / f"{name}_subset.npz")["test_index"]
     np.testing.assert_array_equal(x_sub, x_full[index])
     np.testing.assert_array_equal(y_sub, y_full[index])
 
@@ -260,10 +260,10 @@ def test_full_mnist_matches_its_documented_checks():
 
 @pytest.mark.full_data
 @FULL_DATA
-@pytest.mark.parametrize("loader", [load_mnist, load_fashion_mnist])
-def test_full_data_test_split_is_the_bundled_one(loader):
+@pytest.mark.parametrize("name, loader", [("mnist", load_mnist), ("fashion_mnist", load_fashion_mnist)])
+def test_full_data_test_split_is_the_bundled_one(name, loader):
     """The bundled test sets are byte for byte the test splits of the full files (and so of keras.datasets)."""
     (_, _), (x_test, y_test) = loader(download=False, fallback=False)
-    bundled = TEST_LOADERS["mnist" if loader is load_mnist else "fashion_mnist"]()
+    bundled = TEST_LOADERS[name]()
     np.testing.assert_array_equal(x_test, bundled[0])
     np.testing.assert_array_equal(y_test, bundled[1])

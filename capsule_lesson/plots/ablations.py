@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import PALETTE
+from ..experiments import select  # noqa: F401  (notebooks 07-09 import it from here)
 from .mnist import format_table  # noqa: F401  (notebook 08 imports it from here)
 
 RECORDS_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "records"
@@ -52,18 +53,6 @@ def load_rows(records_dir=None):
     rows = [flatten(r) for r in load_records(records_dir or RECORDS_DIR)]
     return sorted(rows, key=lambda r: (r["dataset"], r["model"], str(r["routings"]), str(r["update"]),
                                        str(r["squash"]), str(r["inner_squash"]), r["seed"]))
-
-
-def select(rows, dataset="mnist", model="capsule", routings=3, update="replace", squash="su", inner_squash=""):
-    """The rows of one configuration, sorted by seed (capsule keys are ignored for the CNN)."""
-    def match(r):
-        if r["dataset"] != dataset or r["model"] != model:
-            return False
-        if model != "capsule":
-            return True
-        return (str(r["routings"]) == str(routings) and r["update"] == update and r["squash"] == squash
-                and (r["inner_squash"] or "") == (inner_squash or ""))
-    return sorted((r for r in rows if match(r)), key=lambda r: r["seed"])
 
 
 def values(rows, metric):
