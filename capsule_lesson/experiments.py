@@ -1,7 +1,7 @@
 """Every training run behind the course's published numbers, as named plans anyone can re-run.
 
-    python -m capsule_lesson.experiments run --plan article --out runs/          # notebooks 06-07
-    python -m capsule_lesson.experiments run --plan all --workers 8 --out runs/   # + notebook 08 ablations
+    python -m capsule_lesson.experiments run --plan article --out runs/          # notebooks 07-08
+    python -m capsule_lesson.experiments run --plan all --workers 8 --out runs/   # + the ablations of notebooks 09-11
     python -m capsule_lesson.experiments summarize runs/ --out capsule_lesson/results/
     python -m capsule_lesson.experiments summarize capsule_lesson/results/records --out capsule_lesson/results
     python -m capsule_lesson.experiments report      # the README's results table, in Markdown

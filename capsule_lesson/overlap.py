@@ -1,4 +1,4 @@
-"""Overlapping digits: a MultiMNIST-style test for models trained on single digits (notebook 08).
+"""Overlapping digits: a MultiMNIST-style test for models trained on single digits (notebook 10).
 
 The article's test (section 6, :mod:`capsule_lesson.two_digit`) puts two digits *next to* each other.
 Sabour et al. (2017) test capsules on *overlapping* digits instead (MultiMNIST: two digits of different
@@ -31,7 +31,7 @@ import numpy as np
 
 from .two_digit import pair_accuracies
 
-#: The shift sweep used by notebook 08: from full overlap (0) to side by side (28).
+#: The shift sweep used by notebook 10: from full overlap (0) to side by side (28).
 DEFAULT_SHIFTS = (0, 4, 8, 12, 16, 20, 24, 28)
 
 

@@ -1,4 +1,4 @@
-"""Tests for capsule_lesson.overlap, the overlapping-digits test of notebook 08."""
+"""Tests for capsule_lesson.overlap, the overlapping-digits test of notebook 10."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Tests for capsule_lesson.plots.ablations, the figures and helpers behind notebook 08."""
+"""Tests for capsule_lesson.plots.ablations, the figures and helpers behind notebooks 09 and 10."""
 
 import json
 import pathlib

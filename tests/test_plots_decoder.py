@@ -1,4 +1,4 @@
-"""Figures of notebook 09, driven by a tiny linear "decoder" so the numbers are known."""
+"""Figures of notebook 11, driven by a tiny linear "decoder" so the numbers are known."""
 
 import matplotlib
 

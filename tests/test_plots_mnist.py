@@ -1,4 +1,4 @@
-"""Tests for capsule_lesson.plots.mnist, the figures and helpers behind notebooks 06 and 07."""
+"""Tests for capsule_lesson.plots.mnist, the figures and helpers behind notebooks 07 and 08."""
 
 import matplotlib
 

@@ -1,4 +1,4 @@
-"""Figures and small helpers for notebook 08 ("beyond the article"): the routing and squash ablations
+"""Figures and small helpers for notebooks 09 and 10 (beyond the article): the routing and squash ablations
 read from the shipped training records, and the overlapping-digits test.
 
 Every plotting function takes plain parameters and returns a closed matplotlib Figure whose artists
@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import PALETTE
-from ..experiments import select  # noqa: F401  (notebooks 07-09 import it from here)
-from .mnist import format_table  # noqa: F401  (notebook 08 imports it from here)
+from ..experiments import select  # noqa: F401  (notebooks 08-12 import it from here)
+from .mnist import format_table  # noqa: F401  (notebooks 09, 10 and 12 import it from here)
 
 RECORDS_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "records"
 

@@ -1,4 +1,4 @@
-"""Figures and small helpers for notebooks 06 (margin loss, the two MNIST models) and 07 (train on one
+"""Figures and small helpers for notebooks 07 (margin loss, the two MNIST models) and 08 (train on one
 digit, test on two), article section 6.
 
 Plotting functions take plain parameters and return a closed matplotlib Figure; the plotted numbers
@@ -15,7 +15,7 @@ import numpy as np
 
 from . import PALETTE
 
-#: One colour per model, the same in every figure of notebooks 06 and 07.
+#: One colour per model, the same in every figure of notebooks 07 and 08.
 MODEL_COLOURS = {"cnn": PALETTE[1], "capsule": PALETTE[0], "capsule_accumulate": PALETTE[2]}
 MODEL_LABELS = {"cnn": "CNN (global pooling)", "capsule": "capsule (replace, article)",
                 "capsule_accumulate": "capsule (accumulate, paper)"}
@@ -172,7 +172,7 @@ def format_table(header, rows, align=None):
 
 
 # --------------------------------------------------------------------------------------------------
-# notebook 06: the margin loss, training curves, scores
+# notebook 07: the margin loss, training curves, scores
 # --------------------------------------------------------------------------------------------------
 
 def margin_loss_terms(scores, m_plus=0.9, m_minus=0.1, lam=0.25):
@@ -345,7 +345,7 @@ def plot_gallery(images, labels, scores_by_model, indices, columns=4):
 
 
 # --------------------------------------------------------------------------------------------------
-# notebook 07: two digits
+# notebook 08: two digits
 # --------------------------------------------------------------------------------------------------
 
 def plot_pair_examples(images_by_layout, pairs_by_layout, count=4):
@@ -448,7 +448,7 @@ def plot_coupling_map(image, couplings, digits, what="coupling c"):
 
 
 def plot_pair_at(index, layout, pair_sets, scores, models=("cnn", "capsule")):
-    """The pair browser of notebook 07: pair ``index`` of the ``layout`` test set and each model's scores.
+    """The pair browser of notebook 08: pair ``index`` of the ``layout`` test set and each model's scores.
 
     ``pair_sets[layout] = (images, pairs)`` from ``two_digit_test_set``; ``scores[(model, layout)]`` the
     cached class scores of those images.
