@@ -51,6 +51,7 @@ RUN_ALL_TIMEOUT = 240  # s; notebook 04 runs all its cells in about 30-50 s on t
 NO_FIGURE_HINT = ("widgets.interactive(f, ...) shows what f draws only if f displays it: a returned Figure is "
                   "displayed only with widgets.interactive(f, {'auto_display': True}, ...) (or widgets.interact).")
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_MIME_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 # --------------------------------------------------------------------------- no browser needed
@@ -353,7 +354,9 @@ def test_slider_redraws_plot_in_jupyterlab(lab, browser, notebook, label, which)
 
 
 # --------------------------------------------------------------------------- classroom mode (Voila)
-CLASSROOM = ("03_squash.ipynb", "x1")
+# (notebook served in classroom mode, label of a slider on its page, the widget that holds slider and plot):
+# 03 shows a widgets.interactive, 11 a box of sixteen sliders built by a helper
+CLASSROOM = [("03_squash.ipynb", "x1", ".widget-interact"), ("11_what_capsules_encode.ipynb", "dim 0", ".widget-vbox")]
 
 
 def load_classroom():
@@ -394,15 +397,53 @@ def test_classroom_notebook_keeps_only_the_sliders():
     assert sum(classroom.is_widget_cell(c) for c in real.cells) == 3
 
 
+def test_classroom_selects_slider_cells_by_tag_where_the_notebook_tags_them():
+    """With a ``slider`` tag anywhere in the notebook, exactly the tagged cells are shown (detection is the fallback)."""
+    classroom = load_classroom()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_markdown_cell("## A section"),
+        nbformat.v4.new_code_cell("widgets.interactive(f, k=(0, 5))"),            # looks like a slider, untagged
+        nbformat.v4.new_markdown_cell("## Tagged"),
+        nbformat.v4.new_code_cell("box = build_panel()\ndisplay(box)", metadata={"tags": ["slider"]}),
+    ]
+    assert classroom.slider_cells(nb) == [4]
+    out = classroom.classroom_notebook(nb)
+    assert [c.source for c in out.cells if c.cell_type == "code"] == [
+        "%%capture\nwidgets.interactive(f, k=(0, 5))", "box = build_panel()\ndisplay(box)"]
+    assert "## A section" not in [c.source for c in out.cells] and "## Tagged" in [c.source for c in out.cells]
+    nb.cells[4].metadata["tags"] = []                                            # no tag: detection again
+    assert classroom.slider_cells(nb) == [2]
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name[:2])
+def test_classroom_finds_every_slider_without_stored_outputs(path):
+    """Classroom mode finds the same slider cells in a notebook whose outputs were cleared (by source, or tag)."""
+    import copy
+
+    classroom = load_classroom()
+    nb = nbformat.read(path, as_version=4)
+    stored = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              and any(WIDGET_MIME_VIEW in out.get("data", {}) for out in c.get("outputs", []))]
+    bare = copy.deepcopy(nb)
+    for cell in bare.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    assert classroom.slider_cells(nb) == stored
+    assert classroom.slider_cells(bare) == stored, (
+        f"{path.name}: a slider cell is recognised only by its stored output; tag it 'slider'")
+
+
 @pytest.mark.browser   # serves the page with Voila: seconds to minutes
 @pytest.mark.skipif(importlib.util.find_spec("voila") is None,
                     reason="Voila is not installed (it is in the test extra: pip install -e '.[test]')")
-def test_classroom_mode_serves_only_the_sliders(request):
+@pytest.mark.parametrize("notebook, label, holder", CLASSROOM, ids=[c[0][:2] for c in CLASSROOM])
+def test_classroom_mode_serves_only_the_sliders(request, notebook, label, holder):
     """tools/classroom.py serves the sliders with Voila on 127.0.0.1; the page shows a widget, no code, no error.
 
     Where Chromium is available the page is opened in it and the slider is moved, as in class.
     """
-    notebook, label = CLASSROOM
     nb_path = NOTEBOOKS / notebook
     classroom = load_classroom()
     expected = classroom.classroom_notebook(nbformat.read(nb_path, as_version=4))
@@ -410,7 +451,7 @@ def test_classroom_mode_serves_only_the_sliders(request):
     assert n_widgets >= 1
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "voila.log"
+    log = ARTIFACTS / f"voila-{notebook[:2]}.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     cmd = [sys.executable, str(ROOT / "tools" / "classroom.py"), str(nb_path), "--port", str(port)]
@@ -424,10 +465,13 @@ def test_classroom_mode_serves_only_the_sliders(request):
         # (classroom_in_browser below) is slow and timing-sensitive on a loaded 2-core machine,
         # so it runs only on request: CAPSULE_LESSON_CLASSROOM_BROWSER=1.
         if NO_BROWSER is None and os.environ.get("CAPSULE_LESSON_CLASSROOM_BROWSER") == "1":
-            page_html = classroom_in_browser(request.getfixturevalue("browser"), url, label)
+            page_html = classroom_in_browser(request.getfixturevalue("browser"), url, label, holder,
+                                             prefix=f"classroom-{notebook[:2]}")
             assert page_html.count("application/vnd.jupyter.widget-view+json") >= n_widgets
         else:
             page_html = read_streamed_page(url, RUN_ALL_TIMEOUT)
+            if "</html>" in page_html:   # the whole page arrived: every slider is on it
+                assert page_html.count(WIDGET_MIME_VIEW) >= n_widgets, page_html[-3000:]
     finally:
         stop_process_group(proc)
 
@@ -464,7 +508,8 @@ def read_streamed_page(url: str, deadline_s: float, limit: int = 200_000) -> str
     return page_html
 
 
-def classroom_in_browser(chromium, url: str, label: str) -> str:
+def classroom_in_browser(chromium, url: str, label: str, holder: str = ".widget-interact",
+                         prefix: str = "classroom") -> str:
     """Open the classroom page in Chromium, move the slider, check the plot changes; returns the page HTML."""
     page = chromium.new_page(viewport={"width": 1200, "height": 1000})
     page.set_default_timeout(60_000)
@@ -473,11 +518,11 @@ def classroom_in_browser(chromium, url: str, label: str) -> str:
         response = page.goto(url, timeout=RUN_ALL_TIMEOUT * 1000)   # Voila runs the notebook first
         assert response.status == 200
         page_html = response.text()
-        widget = page.locator(".widget-interact").first
+        widget = page.locator(holder).first
         widget.wait_for()
         traffic.wait_quiet("the classroom page's kernel to settle")
-        shot(page, "classroom-1-page")
-        move_slider(page, traffic, widget, label, ("classroom-2-slider-before", "classroom-3-slider-after"))
+        shot(page, f"{prefix}-1-page")
+        move_slider(page, traffic, widget, label, (f"{prefix}-2-slider-before", f"{prefix}-3-slider-after"))
         assert "Traceback (most recent call last)" not in page.content()
         return page_html
     finally:

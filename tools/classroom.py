@@ -9,6 +9,10 @@ the notebook's title, the heading of each section that has a slider, and the sli
 cell up to the last slider still runs (the sliders need what it computes) but under ``%%capture``, so its
 prints and figures stay hidden. Cells that are meant to raise an error (tag ``raises-exception`` or first line
 ``# NBVAL_RAISES_EXCEPTION``) are left out. See docs/classroom.md.
+
+Which cells are sliders: where any cell of the notebook carries the cell tag ``slider``, exactly the tagged
+cells. Otherwise each code cell is judged by its stored output (a widget view) or, failing that, by its source
+(``widgets.interactive(...)``, ``interact``, a widget constructor, or a helper named ``*_sliders(...)``).
 """
 
 from __future__ import annotations
@@ -26,16 +30,36 @@ from pathlib import Path
 import nbformat
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-WIDGET_SOURCE = re.compile(r"(\binteractive\s*\(|\binteract\s*\(|@\s*(widgets\.)?interact\b|\bdisplay\s*\(\s*widgets\.)")
+WIDGET_SOURCE = re.compile(
+    r"(\binteractive\s*\(|\binteract\s*\(|@\s*(widgets\.)?interact\b|\bdisplay\s*\(\s*widgets\."
+    r"|\bwidgets\.\w*(Slider|Dropdown|ToggleButtons|RadioButtons)\s*\("   # a widget made in the cell
+    r"|\b\w+_sliders\s*\()")                                              # a helper that builds sliders
+SLIDER_TAG = "slider"   # cell tag: where any cell of a notebook has it, exactly the tagged cells are sliders
 
 
-def is_widget_cell(cell) -> bool:
+def tagged(cell, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
+
+
+def shows_widget(cell) -> bool:
     """A code cell that shows a live widget: by its stored output, or failing that by its source."""
     if cell.cell_type != "code":
         return False
     if any(WIDGET_MIME in out.get("data", {}) for out in cell.get("outputs", [])):
         return True
     return bool(WIDGET_SOURCE.search(cell.source))
+
+
+def slider_cells(nb) -> list[int]:
+    """Indices of the cells classroom mode shows: tagged ``slider`` where the notebook uses the tag, else detected."""
+    if any(tagged(cell, SLIDER_TAG) for cell in nb.cells):
+        return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and tagged(cell, SLIDER_TAG)]
+    return [i for i, cell in enumerate(nb.cells) if shows_widget(cell)]
+
+
+def is_widget_cell(cell) -> bool:
+    """A code cell that shows a live widget (judged on its own: no notebook-wide tag rule)."""
+    return (cell.cell_type == "code" and tagged(cell, SLIDER_TAG)) or shows_widget(cell)
 
 
 def raises_on_purpose(cell) -> bool:
@@ -63,10 +87,11 @@ def classroom_notebook(nb, workdir: str | os.PathLike | None = None):
     """
     out = nbformat.v4.new_notebook(metadata={k: v for k, v in nb.metadata.items() if k != "widgets"})
     title, section, shown = None, None, set()
+    sliders = set(slider_cells(nb))
     cells = []
     if workdir is not None:
         cells.append(nbformat.v4.new_code_cell(f"%%capture\nimport os\nos.chdir({str(Path(workdir))!r})"))
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             found = headings(cell.source)
             if found and title is None:
@@ -80,7 +105,7 @@ def classroom_notebook(nb, workdir: str | os.PathLike | None = None):
         elif cell.cell_type == "code":
             if not cell.source.strip() or raises_on_purpose(cell):
                 continue
-            if is_widget_cell(cell):
+            if index in sliders:
                 if section and section not in shown:
                     cells.append(nbformat.v4.new_markdown_cell(section))
                     shown.add(section)
@@ -122,7 +147,7 @@ def main(argv=None) -> int:
         return 0
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if not args.full and not any(is_widget_cell(c) for c in nbformat.read(args.notebook, as_version=4).cells):
+    if not args.full and not slider_cells(nbformat.read(args.notebook, as_version=4)):
         print(f"{args.notebook} has no slider: serving it whole (code hidden) instead", file=sys.stderr)
         args.full = True
     tmp = None
