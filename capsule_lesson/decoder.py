@@ -93,16 +93,17 @@ def reconstruction_decoder(num_capsule=NUM_CLASSES, dim_capsule=DIM_CAPSULE, hid
     return keras.Sequential(stack, name="decoder")
 
 
-def capsule_decoder_model(recon_weight=RECONSTRUCTION_WEIGHT, routings=3, squash="su", update="replace",
-                          inner_squash=None, hidden=DECODER_HIDDEN, compile=True):
+def capsule_decoder_model(*, recon_weight=RECONSTRUCTION_WEIGHT, hidden=DECODER_HIDDEN, compile=True,
+                          **capsule_settings):
     """``capsule_model()`` plus a decoder: inputs ``[image (28, 28, 1), one-hot label (10,)]``,
     outputs ``[scores (10,), reconstruction (28, 28, 1)]``; loss = margin + ``recon_weight`` x summed squared error.
+    ``capsule_settings``: keyword arguments of :class:`capsule_lesson.Capsule`, as for ``capsule_model``.
     """
     if not recon_weight >= 0:
         raise ValueError(f"recon_weight must be a number >= 0, got {recon_weight!r}")
     image = keras.Input(IMAGE_SHAPE, name="image")
     label = keras.Input((NUM_CLASSES,), name="label")
-    capsules = digit_capsules(image, routings, squash, update, inner_squash)
+    capsules = digit_capsules(image, **capsule_settings)
     scores = CapsuleLength(name="scores", dtype="float32")(capsules)
     masked = MaskCapsules(name="mask")([capsules, label])
     reconstruction = reconstruction_decoder(hidden=hidden)(masked)

@@ -57,6 +57,11 @@ def plan(name, precision="float32"):
                 jobs.append(_job("capsule", seed, squash=squash))
             for inner in ("unit", "none"):
                 jobs.append(_job("capsule", seed, inner_squash=inner))
+    if name == "routing_family":   # routing is clustering: the article's rule beside k-means, EM and none
+        for seed in SEEDS:
+            for routing in ("dynamic", "kmeans", "em", "uniform"):
+                jobs.append(_job("capsule", seed, keep_weights=True, routing=routing,
+                                 routings=1 if routing == "uniform" else 3))
     if name in ("fashion", "all"):
         for seed in SEEDS:
             jobs.append(_job("cnn", seed, dataset="fashion_mnist", keep_weights=seed == 0))
@@ -65,7 +70,8 @@ def plan(name, precision="float32"):
         for seed in SEEDS:
             jobs.append(_job("capsule_decoder", seed, keep_weights=seed == 0, recon_weight=0.0005))
     if not jobs:
-        raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion, decoder or all")
+        raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion, decoder, all "
+                         "or routing_family")
     if name == "all":  # the article's runs first, then every study's first seed before its second
         n = len(SEEDS) * 3
         jobs = jobs[:n] + sorted(jobs[n:], key=lambda j: j["seed"])
@@ -139,6 +145,7 @@ def flatten(record):
     m = record["metrics"]
     row = {"dataset": record["dataset"], "model": record["model"], "seed": record["seed"],
            "epochs": record["epochs"],
+           "routing": record["config"].get("routing", "dynamic") if record["model"] != "cnn" else "",
            "routings": record["config"].get("routings", ""), "update": record["config"].get("update", ""),
            "squash": record["config"].get("squash", ""),
            "inner_squash": record["config"].get("inner_squash") or "",
@@ -147,6 +154,12 @@ def flatten(record):
     for layout, acc in m["two_digit"].items():
         row[f"{layout}_top2"] = acc["top2"]
         row[f"{layout}_top2_confident"] = acc["top2_confident"]
+    for layout, acc in m["two_digit"].items():   # records older than these metrics leave them blank
+        row[f"{layout}_exact_set"] = acc.get("exact_set", "")
+        row[f"{layout}_mean_above"] = acc.get("mean_above", "")
+    for layout, acc in m.get("one_digit_blank", {}).items():
+        row[f"{layout}_blank_top1"] = acc["top1"]
+        row[f"{layout}_blank_exactly_one"] = acc["exactly_one"]
     row["reconstruction_sse"] = m.get("reconstruction_sse", "")   # decoder models only
     row["device"] = record.get("device", "")
     row["backend"] = record.get("versions", {}).get("backend", "")
@@ -154,14 +167,15 @@ def flatten(record):
 
 
 def select(rows, dataset="mnist", model="capsule", routings=3, update="replace", squash="su", inner_squash="",
-           precision="float32"):
+           precision="float32", routing="dynamic"):
     """The rows (:func:`flatten`) of one configuration, sorted by seed (capsule keys are ignored for the CNN)."""
     def match(r):
         if r["dataset"] != dataset or r["model"] != model or r.get("precision", "float32") != precision:
             return False
         if model != "capsule":
             return True
-        return (str(r["routings"]) == str(routings) and r["update"] == update and r["squash"] == squash
+        return ((r.get("routing") or "dynamic") == routing and str(r["routings"]) == str(routings)
+                and r["update"] == update and r["squash"] == squash
                 and (r["inner_squash"] or "") == (inner_squash or ""))
     return sorted((r for r in rows if match(r)), key=lambda r: r["seed"])
 
@@ -191,7 +205,7 @@ def summarize(runs, out):
         raise FileNotFoundError(f"no record.json under {runs}")
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    keys = ("dataset", "model", "epochs", "routings", "update", "squash", "inner_squash", "precision")
+    keys = ("dataset", "model", "routing", "epochs", "routings", "update", "squash", "inner_squash", "precision")
     metrics = [k for k in rows[0] if k not in keys + ("seed", "device", "backend")]
     with open(out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

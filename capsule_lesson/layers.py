@@ -1,7 +1,8 @@
 """Keras 3 capsule layers, written with ``keras.ops`` only so they run on any backend.
 
 ``Capsule`` maps input capsules ``u_i`` to predictions ``û_{j|i} = W_ji u_i`` (fully connected, eq. 4)
-or ``û_{j|i} = W_j u_i`` (shared, eq. 5), then runs dynamic routing (unrolled, so it trains by backprop).
+or ``û_{j|i} = W_j u_i`` (shared, eq. 5), then routes them (unrolled, so it trains by backprop): the
+article's dynamic routing, or another clustering rule of :data:`capsule_lesson.ROUTINGS`.
 """
 
 import inspect
@@ -10,15 +11,20 @@ import math
 import keras
 from keras import ops
 
-from .routing import check_routings, check_update
+from .routing import EM_VARIANCE_PRIOR, check_routing, check_routings, check_temperature, check_update
 from .squash import EPSILON, check_inner_squash, check_squash_variant, squash as squash_fn
 
 PACKAGE = "capsule_lesson"
 
 
+def softmax_over_outputs(b):
+    """softmax_j of logits ``(batch, n_in, J)``; with one output capsule simply 1 (``ops.softmax`` warns then)."""
+    return ops.softmax(b, axis=-1) if b.shape[-1] != 1 else ops.ones_like(b)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Capsule(keras.layers.Layer):
-    """Capsule layer with dynamic routing.
+    """Capsule layer with dynamic routing (or another routing rule).
 
     Input ``(batch, n_in, input_dim)``, output ``(batch, num_capsule, dim_capsule)``.
 
@@ -37,11 +43,15 @@ class Capsule(keras.layers.Layer):
             ``"none"`` = s_j unchanged. The output is always ``squash(s_j)``.
         kernel_initializer: defaults to Glorot-uniform with fan-in ``input_dim`` and fan-out
             ``num_capsule * dim_capsule``, the scale of the article's conv1d kernel.
+        routing: ``"dynamic"`` (the article), ``"kmeans"`` (soft k-means, distance -<û, v/||v||>),
+            ``"em"`` (a Gaussian mixture fitted by EM) or ``"uniform"`` (c_ij = 1/J, one pass); the NumPy
+            references are in :mod:`capsule_lesson.routing`. ``update`` and ``inner_squash`` are dynamic
+            routing's; ``temperature`` is k-means's.
     """
 
     def __init__(self, num_capsule, dim_capsule, routings=3, share_weights=True, squash="su",
                  update="replace", squash_k=None, inner_squash=None, kernel_initializer=None,
-                 **kwargs):
+                 routing="dynamic", temperature=1.0, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("num_capsule", num_capsule), ("dim_capsule", dim_capsule)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -55,6 +65,14 @@ class Capsule(keras.layers.Layer):
         self.squash_k = None if squash_k is None else float(squash_k)
         self.update = check_update(update)
         self.inner_squash = check_inner_squash(inner_squash)
+        self.routing = check_routing(routing)
+        self.temperature = check_temperature(temperature)
+        if routing != "dynamic" and (update != "replace" or inner_squash is not None):
+            raise ValueError(f"update and inner_squash are settings of dynamic routing, not of {routing} routing "
+                             f"(got update={update!r}, inner_squash={inner_squash!r})")
+        if routing != "kmeans" and self.temperature != 1.0:
+            raise ValueError(f"temperature is a setting of kmeans routing, not of {routing} routing "
+                             f"(got temperature={temperature!r})")
         self.kernel_initializer = (
             keras.initializers.get(kernel_initializer) if kernel_initializer is not None else None)
 
@@ -100,51 +118,71 @@ class Capsule(keras.layers.Layer):
                 f"this fully connected Capsule was built for {n_in} input capsules, "
                 f"got {u.shape[1]} (input shape {tuple(u.shape)})")
 
+    # Routing reads the predictions only through these two. With shared weights they never form û
+    # (batch, n_in, J, D), the layer's largest tensor, because û_{j|i} = W_j u_i is linear in u_i:
+    #   s_j = sum_i c_ij W_j u_i = W_j (sum_i c_ij u_i)   and   <W_j u_i, v_j> = <u_i, W_j^T v_j>.
+    # ``x`` is what ``call`` passes: u ``(batch, n_in, input_dim)`` when shared, else û.
+
+    def weighted_sum(self, x, c):
+        """s_j = sum_i c_ij û_{j|i}: couplings ``(batch, n_in, J)`` -> ``(batch, J, D)``."""
+        if self.share_weights:
+            pooled = ops.einsum("bij,bik->bjk", c, x)              # sum_i c_ij u_i
+            return ops.einsum("jdk,bjk->bjd", self.kernel, pooled)  # W_j (sum_i c_ij u_i)
+        return ops.einsum("bij,bijd->bjd", c, x)
+
+    def agreement(self, x, v):
+        """<û_{j|i}, v_j>: upper capsules ``(batch, J, D)`` -> ``(batch, n_in, J)``."""
+        if self.share_weights:
+            pulled_back = ops.einsum("jdk,bjd->bjk", self.kernel, v)  # W_j^T v_j
+            return ops.einsum("bik,bjk->bij", x, pulled_back)
+        return ops.einsum("bijd,bjd->bij", x, v)
+
     def call(self, u):
         if u.shape[1] == 0:   # here, not in build: the count may be known only when called (a 0 x 0 feature map)
             raise ValueError(f"Capsule needs at least one input capsule, got input shape {tuple(u.shape)}")
-        # Dynamic routing needs only two things from the predictions û_{j|i}:
-        #   weighted_sum(c) = s_j = sum_i c_ij û_{j|i}        (batch, J, D)
-        #   agreement(v)    = <û_{j|i}, v_j>                   (batch, n_in, J)
-        if self.share_weights:
-            # û_{j|i} = W_j u_i is linear in u_i, so both are computed without ever forming û
-            # (batch, n_in, J, D), the layer's largest tensor (benchmarks/README.md measures the gain):
-            #   s_j           = sum_i c_ij W_j u_i = W_j (sum_i c_ij u_i)
-            #   <W_j u_i, v_j> = <u_i, W_j^T v_j>
-            W = self.kernel                                        # (J, D, input_dim)
-
-            def weighted_sum(c):
-                if c is None:                                      # c_ij = 1/J for all i, j
-                    pooled = ops.sum(u, axis=1) / self.num_capsule     # sum_i u_i / J: (batch, k)
-                    return ops.einsum("jdk,bk->bjd", W, pooled)        # the same for every j
-                pooled = ops.einsum("bij,bik->bjk", c, u)          # sum_i c_ij u_i: (batch, J, k)
-                return ops.einsum("jdk,bjk->bjd", W, pooled)       # W_j (sum_i c_ij u_i)
-
-            def agreement(v):
-                pulled_back = ops.einsum("jdk,bjd->bjk", W, v)     # W_j^T v_j: (batch, J, k)
-                return ops.einsum("bik,bjk->bij", u, pulled_back)  # <u_i, W_j^T v_j>
-        else:
-            u_hat = self.predictions(u)                            # (batch, n_in, J, D)
-
-            def weighted_sum(c):
-                if c is None:                                      # c_ij = 1/J for all i, j
-                    return ops.sum(u_hat, axis=1) / self.num_capsule
-                return ops.einsum("bij,bijd->bjd", c, u_hat)       # sum_i c_ij û_{j|i}
-
-            def agreement(v):
-                return ops.einsum("bijd,bjd->bij", u_hat, v)       # <û_{j|i}, v_j>
-
-        b = None                                                   # b_ij = 0 ...
-        for r in range(self.routings):
-            c = None if b is None else ops.softmax(b, axis=-1)     # ... so c_ij = softmax_j(0) = 1/J
-            s = weighted_sum(c)                                    # s_j = sum_i c_ij û_{j|i}
-            if r == self.routings - 1:
-                return squash_fn(s, self.squash, k=self.squash_k)  # v_j = squash(s_j)
-            if self.inner_squash is None:
-                v = squash_fn(s, self.squash, k=self.squash_k)
+        u = ops.cast(u, self.compute_dtype)                        # integer capsules too
+        x = u if self.share_weights else self.predictions(u)
+        iterations = 1 if self.routing == "uniform" else self.routings
+        b = ops.zeros((ops.shape(u)[0], ops.shape(u)[1], self.num_capsule), dtype=u.dtype)  # b_ij = 0
+        for iteration in range(iterations):
+            c = softmax_over_outputs(b)                            # c_i = softmax_j(b_ij)
+            s = self.weighted_sum(x, c)                            # s_j = sum_i c_ij û_{j|i}
+            if iteration == iterations - 1:
+                break
+            if self.routing == "dynamic":
+                v = self.inner_v(s)                                # v_j = squash(s_j)
+                agreement = self.agreement(x, v)                   # <û_{j|i}, v_j>
+                b = agreement if self.update == "replace" else b + agreement
+            elif self.routing == "kmeans":
+                b = self.agreement(x, squash_fn(s, "unit")) / self.temperature   # -distance / T
             else:
-                v = squash_fn(s, self.inner_squash)
-            b = agreement(v) if b is None or self.update == "replace" else b + agreement(v)
+                b = self.em_log_joint(self.predictions(u) if self.share_weights else x, c, s)
+        return squash_fn(s, self.squash, k=self.squash_k)          # v_j = squash(s_j)
+
+    def inner_v(self, s):
+        """The v_j that updates dynamic routing's logits before the last iteration: ``squash(s_j)``, or
+        ``inner_squash`` (``"unit"``: s_j/||s_j||, the author's later code; ``"none"``: s_j)."""
+        if self.inner_squash is None:
+            return squash_fn(s, self.squash, k=self.squash_k)
+        return squash_fn(s, self.inner_squash)
+
+    def em_log_joint(self, u_hat, c, s):
+        """EM routing's E-step logits, ``log pi_j + log N(û_{j|i}; mu_j, diag var_j)``: ``(batch, n_in, J)``.
+
+        The M-step from couplings ``c`` and ``s = sum_i c_ij û_{j|i}``, as in :func:`capsule_lesson.routing.em_routing`;
+        computed in float32 whatever the layer's compute dtype (squared deviations and their logarithms).
+        """
+        u_hat, c, s = (ops.cast(t, "float32") for t in (u_hat, c, s))
+        mass = ops.sum(c, axis=1)                                             # N_j: (batch, J)
+        mean = s / ops.maximum(mass, 1e-30)[..., None]                        # mu_j
+        deviation = u_hat - mean[:, None]
+        variance = ((ops.einsum("bij,bijd->bjd", c, ops.square(deviation)) + EM_VARIANCE_PRIOR)
+                    / (mass + 1.0)[..., None])
+        log_density = -0.5 * ops.sum(ops.log(2 * math.pi * variance)[:, None]
+                                     + ops.square(deviation) / variance[:, None], axis=-1)
+        n_in = ops.cast(ops.shape(u_hat)[1], "float32")
+        b = ops.log(ops.maximum(mass / n_in, 1e-30))[:, None] + log_density
+        return ops.cast(b, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_capsule, self.dim_capsule)
@@ -176,6 +214,8 @@ class Capsule(keras.layers.Layer):
             update=self.update,
             squash_k=self.squash_k,
             inner_squash=self.inner_squash,
+            routing=self.routing,
+            temperature=self.temperature,
             kernel_initializer=(keras.initializers.serialize(self.kernel_initializer)
                                 if self.kernel_initializer is not None else None),
         )

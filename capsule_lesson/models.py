@@ -44,17 +44,23 @@ def cnn_baseline(compile=True):
     return compile_for_article(model) if compile else model
 
 
-def digit_capsules(inputs, routings=3, squash="su", update="replace", inner_squash=None):
-    """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16): ``(batch, 10, 16)``."""
+def digit_capsules(inputs, **capsule_settings):
+    """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16): ``(batch, 10, 16)``.
+
+    ``capsule_settings``: keyword arguments of :class:`capsule_lesson.Capsule` (``routing``, ``routings``,
+    ``update``, ``squash``, ``inner_squash``, ``temperature``, ...); its defaults are the article's.
+    """
     x = FeatureMapToCapsules(name="to_capsules")(conv_trunk(inputs))
-    return Capsule(NUM_CLASSES, 16, routings=routings, share_weights=True, squash=squash,
-                   update=update, inner_squash=inner_squash, name="digit_capsules")(x)
+    return Capsule(NUM_CLASSES, 16, share_weights=True, name="digit_capsules", **capsule_settings)(x)
 
 
-def capsule_model(routings=3, squash="su", update="replace", inner_squash=None, compile=True):
-    """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16) -> norms (279,488 parameters)."""
+def capsule_model(*, compile=True, **capsule_settings):
+    """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16) -> norms (279,488 parameters).
+
+    ``capsule_settings``: as for :func:`digit_capsules`.
+    """
     inputs = keras.Input((None, None, 1), name="image")
-    x = digit_capsules(inputs, routings, squash, update, inner_squash)
+    x = digit_capsules(inputs, **capsule_settings)
     outputs = CapsuleLength(name="scores", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="capsule_model")
     return compile_for_article(model) if compile else model

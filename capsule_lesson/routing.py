@@ -1,4 +1,4 @@
-"""Dynamic routing in plain NumPy: the reference the Keras layer is tested against.
+"""Routing in plain NumPy: the references the Keras layer is tested against.
 
 Eq. 2 of the article, ``v_j = squash(sum_i c_ij u_hat_{j|i})`` with ``c_i = softmax_j(<u_hat_{j|i}, v_j>)``,
 defines the upper capsules ``v_j`` through themselves. Dynamic routing solves it by iteration::
@@ -10,6 +10,11 @@ defines the upper capsules ``v_j`` through themselves. Dynamic routing solves it
         v_j = squash(s_j)
         b_ij = <u_hat_{j|i}, v_j>              # "replace" (article)
         # or b_ij = b_ij + <u_hat_{j|i}, v_j>  # "accumulate" (Sabour et al. 2017)
+
+Routing is clustering: the output capsules are cluster centres of the predictions. Other clustering rules
+fit the same loop, and differ only in the line that turns the centres into new couplings
+(see :data:`ROUTINGS` and :func:`route`): k-means with the distance -<u, v/||v||>, a Gaussian mixture
+fitted by EM, and no routing at all (uniform couplings).
 """
 
 from dataclasses import dataclass
@@ -21,6 +26,24 @@ from .squash import check_inner_squash, check_squash_variant, squash as squash_f
 
 #: The names of the logit update rules.
 ROUTING_UPDATES = ("replace", "accumulate")
+#: The routing algorithms: the article's, soft k-means, Gaussian-mixture EM, and uniform couplings.
+ROUTINGS = ("dynamic", "kmeans", "em", "uniform")
+#: EM's variances are MAP estimates under a weak prior: one pseudo-observation of this variance per
+#: dimension, so that a cluster holding one prediction (or none) keeps a finite, positive variance.
+EM_VARIANCE_PRIOR = 1e-2
+
+
+def check_routing(routing):
+    if not isinstance(routing, str) or routing not in ROUTINGS:
+        raise ValueError(f"unknown routing {routing!r}; choose one of {', '.join(ROUTINGS)}")
+    return routing
+
+
+def check_temperature(temperature):
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return float(temperature)
 
 
 def check_update(update):
@@ -50,12 +73,37 @@ class RoutingResult:
     ``v``: upper capsules, ``([batch,] n_out, dim)``.
     ``b_history`` / ``c_history``: logits and couplings used at each iteration, ``(routings, [batch,] n_in, n_out)``.
     ``v_history``: upper capsules after each iteration, ``(routings, [batch,] n_out, dim)``.
+    ``log_likelihood``: EM only, the objective after each M-step, ``(routings - 1, [batch])``; else None.
     """
 
     v: np.ndarray
     b_history: np.ndarray
     c_history: np.ndarray
     v_history: np.ndarray
+    log_likelihood: np.ndarray | None = None
+
+
+def _batched_predictions(u_hat):
+    """``u_hat`` checked and with a batch axis: ``((batch, n_in, n_out, dim), whether it had none)``."""
+    u_hat = numeric_array(u_hat, "u_hat")
+    if u_hat.ndim not in (3, 4):
+        raise ValueError(
+            "u_hat must have shape (n_in, n_out, dim) or (batch, n_in, n_out, dim), "
+            f"got rank {u_hat.ndim} with shape {u_hat.shape}")
+    if 0 in u_hat.shape[-3:]:
+        raise ValueError(f"u_hat needs at least one input capsule, one output capsule and one dimension, "
+                         f"got (n_in, n_out, dim) = {u_hat.shape[-3:]}")
+    return (u_hat[None], True) if u_hat.ndim == 3 else (u_hat, False)
+
+
+def _result(unbatched, v, b_history, c_history, v_history, log_likelihood=None):
+    def stack(history):
+        history = np.stack(history)
+        return history[:, 0] if unbatched else history
+
+    return RoutingResult(v=v[0] if unbatched else v, b_history=stack(b_history), c_history=stack(c_history),
+                         v_history=stack(v_history),
+                         log_likelihood=None if log_likelihood is None else stack(log_likelihood))
 
 
 def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, inner_squash=None):
@@ -71,17 +119,7 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
     check_update(update)
     check_squash_variant(squash, k)
     inner_squash = check_inner_squash(inner_squash)
-    u_hat = numeric_array(u_hat, "u_hat")
-    if u_hat.ndim not in (3, 4):
-        raise ValueError(
-            "u_hat must have shape (n_in, n_out, dim) or (batch, n_in, n_out, dim), "
-            f"got rank {u_hat.ndim} with shape {u_hat.shape}")
-    if 0 in u_hat.shape[-3:]:
-        raise ValueError(f"u_hat needs at least one input capsule, one output capsule and one dimension, "
-                         f"got (n_in, n_out, dim) = {u_hat.shape[-3:]}")
-    unbatched = u_hat.ndim == 3
-    if unbatched:
-        u_hat = u_hat[None]
+    u_hat, unbatched = _batched_predictions(u_hat)
 
     b = np.zeros(u_hat.shape[:3])                      # (batch, n_in, n_out)
     b_history, c_history, v_history = [], [], []
@@ -99,16 +137,108 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
         v_history.append(v)
         b = agreement if update == "replace" else b + agreement
 
-    def stack(history):
-        history = np.stack(history)
-        return history[:, 0] if unbatched else history
+    return _result(unbatched, v, b_history, c_history, v_history)
 
-    return RoutingResult(
-        v=v[0] if unbatched else v,
-        b_history=stack(b_history),
-        c_history=stack(c_history),
-        v_history=stack(v_history),
-    )
+
+def kmeans_routing(u_hat, routings=3, temperature=1.0, squash="su", k=None):
+    """Soft k-means over the predictions, with the distance ``d(û, v) = -<û, v/||v||>`` (kexue.fm/archives/5112).
+
+    ``u_hat``: ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``. The centres are s_j = sum_i c_ij û_{j|i};
+    the assignment step is ``c_i = softmax_j(<û_{j|i}, s_j/||s_j||> / temperature)``: a low temperature makes
+    the assignments hard (k-means proper), a high one spreads them. Only the output is squashed. At
+    temperature 1 this is the article's author's later code (``dynamic_routing(..., inner_squash="unit")``).
+    """
+    routings = check_routings(routings)
+    temperature = check_temperature(temperature)
+    check_squash_variant(squash, k)
+    u_hat, unbatched = _batched_predictions(u_hat)
+    b = np.zeros(u_hat.shape[:3])
+    b_history, c_history, v_history = [], [], []
+    for r in range(routings):
+        c = softmax(b, axis=-1)
+        s = np.einsum("bij,bijd->bjd", c, u_hat)              # the centres
+        direction = squash_fn(s, "unit")                       # s_j / ||s_j||
+        b_history.append(b)
+        c_history.append(c)
+        v_history.append(squash_fn(s, squash, k=k))
+        b = np.einsum("bijd,bjd->bij", u_hat, direction) / temperature   # -distance / temperature
+    return _result(unbatched, v_history[-1], b_history, c_history, v_history)
+
+
+def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANCE_PRIOR):
+    """A Gaussian mixture fitted by EM to the predictions: cluster j sees lower capsule i at û_{j|i}.
+
+    ``u_hat``: ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``. Starting from uniform couplings,
+    each iteration: the output ``s_j = sum_i c_ij û_{j|i}`` (as in dynamic routing), then
+
+    * M-step: mass ``N_j = sum_i c_ij``, mean ``mu_j = s_j / N_j``, per-dimension variance
+      ``var_j = (sum_i c_ij (û_{j|i} - mu_j)^2 + variance_prior) / (N_j + 1)``, mixing weight ``pi_j = N_j / n_in``;
+    * E-step: ``c_ij = softmax_j(log pi_j + log N(û_{j|i}; mu_j, diag var_j))``, the responsibilities.
+
+    A simplification of Hinton, Sabour & Frosst (2018): vectors instead of pose matrices, no activations
+    a_j, costs or inverse-temperature schedule; the output is ``squash(s_j)``, so its length grows with the
+    mass of predictions the cluster holds, like the other routings here. The variance is the MAP estimate
+    under a weak inverse-gamma prior (one pseudo-observation of ``variance_prior``), which keeps a cluster
+    of one prediction finite; EM then never decreases the objective in ``log_likelihood``: the mixture's
+    log-likelihood plus the prior's log-density, after each M-step.
+    """
+    routings = check_routings(routings)
+    check_squash_variant(squash, k)
+    if not np.isfinite(variance_prior) or variance_prior <= 0:
+        raise ValueError(f"variance_prior must be a finite number > 0, got {variance_prior!r}")
+    u_hat, unbatched = _batched_predictions(u_hat)
+    n_in = u_hat.shape[1]
+    b = np.zeros(u_hat.shape[:3])
+    b_history, c_history, v_history, objective = [], [], [], []
+    for r in range(routings):
+        c = softmax(b, axis=-1)
+        s = np.einsum("bij,bijd->bjd", c, u_hat)
+        b_history.append(b)
+        c_history.append(c)
+        v_history.append(squash_fn(s, squash, k=k))
+        if r == routings - 1:
+            break
+        mass = c.sum(axis=1)                                               # N_j: (batch, n_out)
+        mean = s / np.maximum(mass, 1e-30)[..., None]                      # mu_j
+        deviation = u_hat - mean[:, None]
+        variance = (np.einsum("bij,bijd->bjd", c, deviation ** 2) + variance_prior) / (mass + 1.0)[..., None]
+        log_density = -0.5 * np.sum(np.log(2 * np.pi * variance)[:, None] + deviation ** 2 / variance[:, None],
+                                    axis=-1)                               # log N(û_{j|i}; mu_j, var_j)
+        b = np.log(np.maximum(mass / n_in, 1e-30))[:, None] + log_density  # log pi_j + log N
+        top = b.max(axis=-1, keepdims=True)
+        log_likelihood = np.sum(top[..., 0] + np.log(np.sum(np.exp(b - top), axis=-1)), axis=1)
+        log_prior = np.sum(-0.5 * np.log(variance) - 0.5 * variance_prior / variance, axis=(1, 2))
+        objective.append(log_likelihood + log_prior)
+    return _result(unbatched, v_history[-1], b_history, c_history, v_history, objective if objective else None)
+
+
+def uniform_routing(u_hat, squash="su", k=None):
+    """No routing, the baseline: every lower capsule splits itself evenly, ``c_ij = 1/n_out``, and one pass
+    gives ``v_j = squash(sum_i û_{j|i} / n_out)`` (what dynamic routing computes with ``routings=1``).
+    ``u_hat``: ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``."""
+    check_squash_variant(squash, k)
+    u_hat, unbatched = _batched_predictions(u_hat)
+    b = np.zeros(u_hat.shape[:3])
+    c = softmax(b, axis=-1)
+    v = squash_fn(np.einsum("bij,bijd->bjd", c, u_hat), squash, k=k)
+    return _result(unbatched, v, [b], [c], [v])
+
+
+def route(u_hat, routing="dynamic", routings=3, temperature=1.0, squash="su", k=None, **options):
+    """One entry for all four: ``routing`` in :data:`ROUTINGS`; ``temperature`` is k-means's, ``options``
+    go to :func:`dynamic_routing` (``update``, ``inner_squash``) or :func:`em_routing` (``variance_prior``)."""
+    routing = check_routing(routing)
+    if routing == "dynamic":
+        return dynamic_routing(u_hat, routings, squash=squash, k=k, **options)
+    if options:
+        allowed = {"em": {"variance_prior"}}.get(routing, set())
+        if set(options) - allowed:
+            raise ValueError(f"{routing} routing takes no option {', '.join(sorted(set(options) - allowed))}")
+    if routing == "kmeans":
+        return kmeans_routing(u_hat, routings, temperature, squash=squash, k=k)
+    if routing == "em":
+        return em_routing(u_hat, routings, squash=squash, k=k, **options)
+    return uniform_routing(u_hat, squash=squash, k=k)
 
 
 def coupling_entropy(c, axis=-1):

@@ -24,7 +24,7 @@ import numpy as np
 
 from .precision import PRECISIONS, cpu_description, dtype_policy, resolve_precision
 from .pretrained import save_model_weights
-from .two_digit import LAYOUTS, pair_accuracies, two_digit_test_set
+from .two_digit import LAYOUTS, one_digit_blank_test_set, pair_accuracies, single_accuracies, two_digit_test_set
 
 MODELS = ("cnn", "capsule", "capsule_decoder")
 DATASETS = ("mnist", "fashion_mnist")
@@ -35,19 +35,21 @@ def to_model_input(images):
     return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
 
 
-def build_model(name, routings=3, update="replace", squash="su", inner_squash=None, recon_weight=None):
-    """A compiled ``cnn_baseline()``, ``capsule_model(...)`` or ``capsule_decoder_model(...)``."""
+def build_model(name, *, recon_weight=None, **capsule_settings):
+    """A compiled ``cnn_baseline()``, ``capsule_model(...)`` or ``capsule_decoder_model(...)``.
+
+    ``capsule_settings`` (capsule models only): keyword arguments of :class:`capsule_lesson.Capsule`.
+    """
     from .decoder import RECONSTRUCTION_WEIGHT, capsule_decoder_model
     from .models import capsule_model, cnn_baseline
 
     if name == "cnn":
         return cnn_baseline()
     if name == "capsule":
-        return capsule_model(routings=routings, update=update, squash=squash, inner_squash=inner_squash)
+        return capsule_model(**capsule_settings)
     if name == "capsule_decoder":
         weight = RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight
-        return capsule_decoder_model(weight, routings=routings, update=update, squash=squash,
-                                     inner_squash=inner_squash)
+        return capsule_decoder_model(recon_weight=weight, **capsule_settings)
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
@@ -62,18 +64,24 @@ def load_dataset(name, path=None, subset=False):
 
 
 def evaluate(model, x_test, y_test, pair_seed=0, batch_size=500):
-    """Single-image accuracy, and the article's two accuracies on two-image tests in both layouts.
+    """Single-image accuracy; per layout, the article's two accuracies on two-image tests, the exact-set
+    accuracy and the classes above 0.5; and the same canvas with one digit and a blank half.
 
     ``model`` maps images to scores; for a ``capsule_decoder`` model pass ``decoder_views(model).classify``.
     """
-    scores = model.predict(to_model_input(x_test), batch_size=batch_size, verbose=0)
-    metrics = {"test_accuracy": float(np.mean(scores.argmax(1) == y_test)), "two_digit": {}}
+    def scores_of(images):
+        return model.predict(to_model_input(images), batch_size=batch_size, verbose=0)
+
+    metrics = {"test_accuracy": float(np.mean(scores_of(x_test).argmax(1) == y_test)),
+               "two_digit": {}, "one_digit_blank": {}}
     for layout in LAYOUTS:
         images, pairs = two_digit_test_set(x_test, y_test, seed=pair_seed, layout=layout)
-        pair_scores = model.predict(to_model_input(images), batch_size=batch_size, verbose=0)
-        acc = pair_accuracies(pair_scores, pairs)
+        acc = pair_accuracies(scores_of(images), pairs)
         metrics["two_digit"][layout] = {"top2": acc.top2, "top2_confident": acc.top2_confident,
+                                        "exact_set": acc.exact_set, "mean_above": acc.mean_above,
                                         "pairs": int(len(pairs))}
+        images, labels = one_digit_blank_test_set(x_test, y_test, seed=pair_seed, layout=layout)
+        metrics["one_digit_blank"][layout] = single_accuracies(scores_of(images), labels)._asdict()
     return metrics
 
 
@@ -103,7 +111,7 @@ def device_description():
 def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnist", data_path=None,
           subset=False, train_limit=None, batch_size=128, learning_rate=1e-3, routings=3,
           update="replace", squash="su", inner_squash=None, verbose=1, command=None, recon_weight=None,
-          precision="float32"):
+          precision="float32", routing="dynamic", temperature=1.0):
     """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record.
 
     ``precision``: ``"float32"`` (the published runs), ``"mixed_bfloat16"``, or ``"auto"`` (bfloat16 where the
@@ -122,7 +130,10 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
 
     with dtype_policy(policy):
-        model = build_model(model_name, routings, update, squash, inner_squash, recon_weight)
+        settings = {} if model_name == "cnn" else dict(
+            routing=routing, routings=routings, update=update, squash=squash, inner_squash=inner_squash,
+            temperature=temperature)
+        model = build_model(model_name, recon_weight=recon_weight, **settings)
     if learning_rate != 1e-3:
         model.optimizer.learning_rate = learning_rate
     decoder = model_name == "capsule_decoder"
@@ -147,7 +158,8 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
         metrics = evaluate(model, x_test, y_test)
     config = {}
     if model_name != "cnn":
-        config = {"routings": routings, "update": update, "squash": squash, "inner_squash": inner_squash}
+        config = {"routing": routing, "routings": routings, "update": update, "squash": squash,
+                  "inner_squash": inner_squash, "temperature": temperature}
     if decoder:
         from .decoder import RECONSTRUCTION_WEIGHT
 
@@ -183,6 +195,8 @@ def main(argv=None):
     parser.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--routing", default="dynamic", help="dynamic (the article), kmeans, em or uniform")
+    parser.add_argument("--temperature", type=float, default=1.0, help="k-means routing's temperature")
     parser.add_argument("--routings", type=int, default=3)
     parser.add_argument("--update", default="replace")
     parser.add_argument("--squash", default="su")
@@ -200,7 +214,7 @@ def main(argv=None):
     record = train(args.model, epochs, args.seed, args.out, args.dataset, args.data, args.subset,
                    args.train_limit, args.batch_size, args.learning_rate, args.routings, args.update,
                    args.squash, args.inner_squash, args.verbose, recon_weight=args.recon_weight,
-                   precision=args.precision)
+                   precision=args.precision, routing=args.routing, temperature=args.temperature)
     print(json.dumps(record["metrics"], indent=2))
 
 

@@ -19,8 +19,9 @@ def two_digit_test_set(x, y, seed=0, layout="side"):
 
     Args:
         x: images ``(n, h, w)`` or ``(n, h, w, channels)``; y: integer labels ``(n,)``.
-        layout: ``"side"`` joins along the width (28x56, as the article's text says);
-            ``"stacked"`` along the height (56x28, as its code does).
+        layout: ``"stacked"`` joins along the height (56x28, as the article's code does; its figures are
+            for this layout), ``"side"`` along the width (28x56; the article's text says only that the two
+            images are put together).
 
     Returns:
         ``(images, pairs)``: the kept pairs' images and their labels ``(m, 2)``, sorted per row.
@@ -43,11 +44,16 @@ def two_digit_test_set(x, y, seed=0, layout="side"):
 
 
 class PairAccuracy(NamedTuple):
-    """``top2``: the two highest scores are the two digits (the article's first accuracy).
-    ``top2_confident``: also, the second-highest score is above 0.5 (its second accuracy)."""
+    """``top2``: the two highest scores are the two digits (the article's first accuracy, A).
+    ``top2_confident``: also, the second-highest score is above the threshold (its second accuracy, B).
+    ``exact_set``: the two highest are the two digits *and* exactly two classes score above the threshold,
+    so the scores name the set of digits present and nothing else (B never asks the other classes to stay low).
+    ``mean_above``: the mean number of classes scoring above the threshold (2 for a model that names the pair)."""
 
     top2: float
     top2_confident: float
+    exact_set: float
+    mean_above: float
 
 
 def pair_hits(scores, pairs):
@@ -66,11 +72,65 @@ def pair_hits(scores, pairs):
 
 
 def pair_accuracies(scores, pairs, threshold=0.5):
-    """The article's two accuracies for class scores ``(m, classes)`` against sorted pairs ``(m, 2)``."""
+    """Accuracies A and B of the article, the exact-set accuracy and the mean count of classes above
+    ``threshold``, for class scores ``(m, classes)`` against sorted pairs ``(m, 2)``."""
     hit = pair_hits(scores, pairs)
     threshold = float(numeric_array(threshold, "threshold"))
-    second_score = np.sort(np.asarray(scores), axis=1)[:, -2]
-    return PairAccuracy(float(hit.mean()), float((hit & (second_score > threshold)).mean()))
+    scores = np.asarray(scores)
+    second_score = np.sort(scores, axis=1)[:, -2]
+    above = np.sum(scores > threshold, axis=1)
+    return PairAccuracy(float(hit.mean()), float((hit & (second_score > threshold)).mean()),
+                        float((hit & (above == 2)).mean()), float(above.mean()))
+
+
+class SingleAccuracy(NamedTuple):
+    """Scores of images that hold one digit: ``top1`` (the highest score is the digit), ``exactly_one``
+    (the digit is the only class above the threshold) and ``mean_above`` (classes above it, on average)."""
+
+    top1: float
+    exactly_one: float
+    mean_above: float
+
+
+def single_accuracies(scores, labels, threshold=0.5):
+    """:class:`SingleAccuracy` of class scores ``(m, classes)`` against integer labels ``(m,)``."""
+    scores = numeric_array(scores, "scores")
+    if scores.ndim != 2 or np.ndim(labels) != 1 or len(scores) != len(labels):
+        raise ValueError(f"scores must be (m, classes) and labels (m,) with the same m, got {scores.shape} "
+                         f"and {np.shape(labels)}")
+    if len(scores) == 0:
+        raise ValueError("no images to score")
+    labels = integer_labels(labels, "labels", classes=scores.shape[1])
+    threshold = float(numeric_array(threshold, "threshold"))
+    above = scores > threshold
+    rows = np.arange(len(scores))
+    exactly_one = above[rows, labels] & (above.sum(axis=1) == 1)
+    return SingleAccuracy(float(np.mean(scores.argmax(axis=1) == labels)), float(exactly_one.mean()),
+                          float(above.sum(axis=1).mean()))
+
+
+def one_digit_blank_test_set(x, y, seed=0, layout="stacked"):
+    """Each image joined to an all-black image of the same size, in ``layout``, on a random side.
+
+    The two-digit test's canvas with one digit on it: a model that names the digits present should give
+    exactly one class a high score. ``x (n, h, w[, channels])``, ``y (n,)``; returns ``(images, y)`` with
+    images ``(n, 2h, w[, c])`` (stacked) or ``(n, h, 2w[, c])`` (side); the digit is first where a seeded coin
+    says so, second otherwise.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    x = numeric_array(x, "x", dtype=None)
+    y = integer_labels(y, "y")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x must have shape (n, h, w) or (n, h, w, channels), got {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must be integer labels of shape ({len(x)},), got {y.shape}")
+    axis = 2 if layout == "side" else 1
+    blank = np.zeros_like(x)
+    digit_first = np.random.default_rng(seed).random(len(x)) < 0.5
+    first = np.where(digit_first.reshape((-1,) + (1,) * (x.ndim - 1)), x, blank)
+    second = np.where(digit_first.reshape((-1,) + (1,) * (x.ndim - 1)), blank, x)
+    return np.concatenate([first, second], axis=axis), y
 
 
 def found_by_class(scores, pairs, classes=10):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from capsule_lesson import found_by_class, pair_accuracies, pair_hits, two_digit_test_set
+from capsule_lesson import (found_by_class, one_digit_blank_test_set, pair_accuracies, pair_hits, single_accuracies,
+                            two_digit_test_set)
 
 
 def digits(n=200, seed=0):
@@ -51,8 +52,52 @@ def test_pair_accuracies_by_hand():
     pairs = np.array([[0, 1], [1, 0], [0, 1], [0, 2]])
     acc = pair_accuracies(scores, pairs)
     assert acc.top2 == pytest.approx(0.75) and acc.top2_confident == pytest.approx(0.5)
-    top2, confident = acc
-    assert (top2, confident) == (acc.top2, acc.top2_confident)
+    # exactly the pair above 0.5: rows 0 and 3 (row 1 has one class above, row 2 the wrong two)
+    assert acc.exact_set == pytest.approx(0.5) and acc.mean_above == pytest.approx(7 / 4)
+    top2, confident, exact, above = acc
+    assert (top2, confident, exact, above) == (acc.top2, acc.top2_confident, acc.exact_set, acc.mean_above)
+    strict = pair_accuracies(scores, pairs, threshold=0.85)   # only row 0 keeps both its digits above
+    assert strict.top2_confident == pytest.approx(0.0) and strict.mean_above == pytest.approx(4 / 4)
+
+
+def test_exact_set_needs_the_other_classes_low():
+    # A and B count this pair as found although five absent classes score above 0.5; the exact set does not.
+    scores = np.array([[0.95, 0.9, 0.8, 0.7, 0.6, 0.55, 0.52, 0.1, 0.1, 0.1]])
+    acc = pair_accuracies(scores, [[0, 1]])
+    assert (acc.top2, acc.top2_confident, acc.exact_set, acc.mean_above) == (1.0, 1.0, 0.0, 7.0)
+
+
+def test_single_accuracies_by_hand():
+    scores = np.array([[0.9, 0.2, 0.1],    # right, alone above 0.5
+                       [0.9, 0.6, 0.1],    # right, but a second class above
+                       [0.3, 0.4, 0.1],    # right top-1, nothing above
+                       [0.7, 0.1, 0.2]])   # wrong
+    acc = single_accuracies(scores, [0, 0, 1, 2])
+    assert acc.top1 == pytest.approx(0.75)
+    assert acc.exactly_one == pytest.approx(0.25)
+    assert acc.mean_above == pytest.approx(4 / 4)
+    with pytest.raises(ValueError, match="scores must be"):
+        single_accuracies(scores, [0, 1])
+
+
+@pytest.mark.parametrize("layout, shape", [("stacked", (56, 28)), ("side", (28, 56))])
+def test_one_digit_blank_test_set(layout, shape):
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 256, size=(200, 28, 28)).astype(np.uint8)   # no blank pixel in any digit
+    y = rng.integers(0, 10, size=200)
+    images, labels = one_digit_blank_test_set(x, y, seed=3, layout=layout)
+    assert images.shape == (200,) + shape and images.dtype == np.uint8
+    np.testing.assert_array_equal(labels, y)
+    axis = 1 if layout == "stacked" else 2
+    first, second = np.split(images, 2, axis=axis)
+    first_holds = (first > 0).all(axis=(1, 2))
+    # each image: one half is the digit itself, the other all black, and both sides occur
+    assert np.all(first_holds != (second > 0).all(axis=(1, 2)))
+    assert np.all((first == 0).all(axis=(1, 2)) == ~first_holds)
+    np.testing.assert_array_equal(np.where(first_holds[:, None, None], first, second), x)
+    assert 0.3 < first_holds.mean() < 0.7
+    again, _ = one_digit_blank_test_set(x, y, seed=3, layout=layout)
+    np.testing.assert_array_equal(images, again)
 
 
 def test_pair_accuracies_shape_errors():
