@@ -430,8 +430,9 @@ def test_classroom_finds_every_slider_without_stored_outputs(path):
     for cell in bare.cells:
         if cell.cell_type == "code":
             cell.outputs = []
-    assert classroom.slider_cells(nb) == stored
-    assert classroom.slider_cells(bare) == stored, (
+    found = classroom.slider_cells(nb)
+    assert set(stored) <= set(found), (stored, found)
+    assert classroom.slider_cells(bare) == found, (
         f"{path.name}: a slider cell is recognised only by its stored output; tag it 'slider'")
 
 
