@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, needs_browser
+from browser_support import CHROMIUM, CHROMIUM_ARGS, CJK_FONTS, cjk_rendering, needs_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -21,6 +21,18 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 pytest.importorskip("nbconvert", reason="nbconvert renders the site (pip install -e '.[test]')")
+
+GUIDES = {"docs/teaching.html": "Teacher's guide", "docs/glossary.html": "Glossary · 术语表", "docs/zh-guide.html": "中文导读"}
+CJK_FALLBACK_CSS = ", ".join(f'"{font}"' for font in CJK_FONTS) + ", sans-serif"
+
+
+def load_build_site():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import build_site
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return build_site
 
 
 class Page(HTMLParser):
@@ -112,6 +124,44 @@ def test_contents_page_has_the_readme_introduction_and_every_notebook(pages):
     hrefs = {url for tag, url in index.links if tag == "a"}
     for path in NOTEBOOKS:
         assert f"notebooks/{path.stem}.html" in hrefs, f"contents page does not link {path.name}"
+
+
+def test_guides_are_pages_linked_from_the_contents_page(pages, sources):
+    index_links = {url for tag, url in pages["index.html"].links if tag == "a"}
+    for name, title in GUIDES.items():
+        assert name in pages, f"the site has no page {name}"
+        assert title in " ".join(pages[name].text), (name, title)
+        assert name in index_links, f"the contents page does not link {name}"
+        rel = dict((kind, url) for url, kind in re.findall(r'<a href="([^"]+)" rel="(prev|next|contents)"', sources[name]))
+        assert rel.get("contents") == "../index.html" and "prev" not in rel and "next" not in rel, (name, rel)
+    assert '<html lang="zh">' in sources["docs/zh-guide.html"]
+    assert '<html lang="en">' in sources["docs/teaching.html"]
+
+
+def test_contents_page_cites_the_article_headings(pages):
+    """Each notebook's line names the article's headings the teacher's guide maps to it; the headings are listed."""
+    build_site = load_build_site()
+    rows = build_site.article_map(ROOT / build_site.HEADING_MAP)
+    assert len(rows) >= 10
+    text = re.sub(r"\s+", " ", " ".join(pages["index.html"].text))
+    for heading in ("小菜1", "小菜2", "上主菜", "全连接版", "共享版", "反向传播", "我的实验", "亟待优化", "反向传播好不好",
+                    "池化好不好"):
+        assert heading in [h for h, _ in rows], f"the map in docs/teaching.md has no row for {heading}"
+    assert "The article, heading by heading" in text
+    for heading, notebooks in rows:
+        assert heading in text, heading
+    by_notebook = build_site.headings_by_notebook(rows)
+    for path in NOTEBOOKS:
+        if path.name in by_notebook:
+            line = next(l for l in re.split(r"(?=\b\d+\. )", text) if notebook_title(nbformat.read(path, as_version=4)) in l)
+            assert "article: " + "、".join(by_notebook[path.name]) in line, (path.name, line[:300])
+
+
+def test_css_names_cjk_font_fallbacks(sources):
+    for name, source in sources.items():
+        if name.startswith("mathjax/"):
+            continue
+        assert source.count(CJK_FALLBACK_CSS) >= 2, f"{name}: the page's CSS does not name the CJK fallbacks"
 
 
 def test_every_link_resolves(site, pages):
@@ -246,3 +296,56 @@ def test_formulas_render_offline_in_a_browser(site):
     raw = [s for s in snippets if s in text]
     assert not raw, f"formulas left as raw TeX: {raw[:5]}"
     assert not [url for url in requested if "mathjax" in url.lower()], requested
+
+
+FONTS_CONF = """<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><dir>{fonts}</dir><cachedir>{cache}</cachedir></fontconfig>
+"""
+
+
+def chinese_guide_in_chromium(p, site, screenshot, env=None) -> dict:
+    browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env)
+    try:
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.route(re.compile(r"^https?://"), lambda route: route.abort())
+        page.goto((site / "docs" / "zh-guide.html").as_uri())
+        page.evaluate("document.fonts.ready")
+        page.screenshot(path=str(screenshot), full_page=True)
+        return cjk_rendering(page, ".jp-RenderedMarkdown p")
+    finally:
+        browser.close()
+
+
+@pytest.mark.browser
+@needs_browser
+def test_chinese_renders_in_a_browser(site, tmp_path):
+    """The 中文导读 in headless Chromium: its Chinese is drawn by a CJK font, as glyphs, not as empty boxes.
+
+    Three checks on the first paragraph: DevTools names the fonts that drew it (a CJK font must draw every
+    Chinese character); two different characters drawn large in the page's font give different pictures; and
+    neither looks like the box drawn for a code point that no font has. As a control, the same page is opened
+    in a Chromium that sees only the DejaVu fonts: there the checks must report boxes. Screenshots:
+    test-artifacts/browser/site-zh-guide.png (and site-zh-guide-without-cjk-fonts.png).
+    """
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        seen = chinese_guide_in_chromium(p, site, ARTIFACTS / "site-zh-guide.png")
+        assert seen["cjk_chars"] > 50, seen
+        assert seen["cjk_glyphs"] >= seen["cjk_chars"], (
+            f"Chinese characters drawn without a CJK font: {seen['fonts']}. Install one (Debian: fonts-noto-cjk).")
+        assert seen["two_chars_differ"] and seen["not_boxes"], (
+            f"{seen['chars']} render as identical boxes: no CJK font reaches the page ({seen['fonts']})")
+        assert "Noto Sans CJK SC" in seen["font_family"], seen["font_family"]
+
+        dejavu = Path("/usr/share/fonts/truetype/dejavu")
+        if not dejavu.is_dir():
+            pytest.skip("control without CJK fonts needs the DejaVu fonts in /usr/share/fonts/truetype/dejavu")
+        conf = tmp_path / "fonts.conf"
+        conf.write_text(FONTS_CONF.format(fonts=dejavu, cache=tmp_path / "fontcache"))
+        control = chinese_guide_in_chromium(p, site, ARTIFACTS / "site-zh-guide-without-cjk-fonts.png",
+                                            env=dict(os.environ, FONTCONFIG_FILE=str(conf)))
+    assert control["cjk_glyphs"] == 0 and not control["not_boxes"], (
+        "without CJK fonts the checks should have seen boxes", control)

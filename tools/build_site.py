@@ -1,4 +1,4 @@
-"""Render the course as a static website: a contents page and every notebook, with its committed outputs.
+"""Render the course as a static website: a contents page, every notebook with its committed outputs, and the guides.
 
     .venv/bin/python tools/build_site.py              # writes site/ (open site/index.html)
     .venv/bin/python tools/build_site.py --out DIR    # somewhere else
@@ -6,6 +6,9 @@
 
 Nothing is executed: the pages show the outputs stored in the notebooks. Rendering is nbconvert's HTML exporter
 with JupyterLab's look (template tools/site_template/course, which adds previous / contents / next links).
+The guides (docs/teaching.md, docs/glossary.md, docs/zh-guide.md) become pages linked from the contents page,
+which also lists the article's headings each notebook covers (read from the map in docs/teaching.md).
+Fonts: the CSS names CJK fallbacks after the Latin ones, so the Chinese text shows wherever one of them is installed.
 Math stays TeX for MathJax 2, which the site carries itself: the copy in the PyPI package
 ``jupyter-server-mathjax`` is copied into ``site/mathjax/``, so formulas render offline too. Sliders need a kernel: on the site each one is replaced by a note (the notebook draws each
 slider's figure once with its default values beforehand, so the picture is still there). Links between notebooks are rewritten to the pages;
@@ -37,12 +40,26 @@ SLIDER_NOTE = ('<div class="course-slider-note">An interactive slider stands her
                '(<code>python tools/classroom.py {notebook}</code>) to move it.</div>')
 
 
+# The guides: (markdown file, ISO 639-1 code of its language, how the contents page introduces it)
+GUIDES = [
+    ("docs/teaching.md", "en", "a 90-minute route through the course, a notation card, the article's headings "
+                               "mapped to notebook sections, in-class exercises with answers, the offline checklist"),
+    ("docs/glossary.md", "en", "the article's Chinese terms beside the course's English, with symbols and notebooks"),
+    ("docs/zh-guide.md", "zh", "每个笔记本一段中文说明，附链接 (one paragraph in Chinese per notebook)"),
+]
+ARTICLE = "https://kexue.fm/archives/4819"
+HEADING_MAP = "docs/teaching.md"   # the table of this section says which notebooks cover each article heading:
+HEADING_MAP_SECTION = "The article, heading by heading"
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
 @dataclass
 class Page:
     source: Path          # the notebook (or README.md for the contents page)
     href: str             # path of the page inside the site, e.g. "notebooks/03_squash.html"
     title: str
     blurb: str = ""       # one line for the contents page
+    language: str = "en"  # ISO 639-1 code for <html lang>
 
 
 class ReplaceWidgets(Preprocessor):
@@ -92,10 +109,53 @@ def readme_parts(readme: str) -> tuple[str, str, dict[str, tuple[str, str]]]:
     return title, intro, rows
 
 
-def contents_notebook(readme_path: Path, pages: list[Page]):
+def article_map(path: Path, section: str = HEADING_MAP_SECTION) -> list[tuple[str, list[str]]]:
+    """[(article heading, [notebook file names])] from the table in the section ``section`` of ``path``.
+
+    A row counts when its first cell holds Chinese text (the heading, maybe followed by an English gloss in
+    parentheses); the notebooks are the ``notebooks/NN_*.ipynb`` files the row links, in order, without repeats.
+    """
+    rows = []
+    if not path.is_file():
+        return rows
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if re.fullmatch(rf"#+\s+{re.escape(section)}\s*", line)), None)
+    if start is None:
+        return rows
+    level = len(lines[start]) - len(lines[start].lstrip("#"))
+    for line in lines[start + 1:]:
+        if re.match(rf"#{{1,{level}}}\s", line):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+        if len(cells) < 2 or not CJK.search(cells[0]):
+            continue
+        heading = plain(cells[0]).split("(")[0].split("（")[0].strip()
+        notebooks = list(dict.fromkeys(re.findall(r"notebooks/(\d\d_[^)#\s]*\.ipynb)", " ".join(cells[1:]))))
+        rows.append((heading, notebooks))
+    return rows
+
+
+def headings_by_notebook(rows: list[tuple[str, list[str]]]) -> dict[str, list[str]]:
+    by = {}
+    for heading, notebooks in rows:
+        for name in notebooks:
+            by.setdefault(name, [])
+            if heading not in by[name]:
+                by[name].append(heading)
+    return by
+
+
+def contents_notebook(readme_path: Path, pages: list[Page], guides: list[Page] = (),
+                      article_rows: list[tuple[str, list[str]]] = ()):
     title, intro, _ = readme_parts(readme_path.read_text(encoding="utf-8"))
     items = "\n".join(f"{i}. [{p.title}]({p.source.as_posix()})" + (f" — {p.blurb}" if p.blurb else "")
                       for i, p in enumerate(pages, 1))
+    by_name = {p.source.name: p for p in pages}
+    guide_items = "\n".join(f"- [{g.title}]({g.source.as_posix()}) — {g.blurb}" for g in guides)
+    article_items = "\n".join(
+        f"- **{heading}** → " + (", ".join(f"[{name[:2]}]({by_name[name].source.as_posix()})"
+                                          for name in sorted(notebooks) if name in by_name) or "—")
+        for heading, notebooks in article_rows)
     how = ("## Run it yourself\n\n"
            "These pages show the notebooks with their stored outputs. To move the sliders, clone the repository "
            "and run `bash run.sh lab` (JupyterLab), or project only the sliders with "
@@ -103,8 +163,14 @@ def contents_notebook(readme_path: Path, pages: list[Page]):
            "see [docs/classroom.md](docs/classroom.md)).")
     nb = nbformat.v4.new_notebook(metadata={"title": SITE_TITLE})
     nb.cells = [nbformat.v4.new_markdown_cell(f"{title}\n\n{intro}"),
-                nbformat.v4.new_markdown_cell(f"## Contents\n\n{items}"),
-                nbformat.v4.new_markdown_cell(how)]
+                nbformat.v4.new_markdown_cell(f"## Contents\n\n{items}")]
+    if guide_items:
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"## For teachers and for the article's readers\n\n{guide_items}"))
+    if article_items:
+        nb.cells.append(nbformat.v4.new_markdown_cell(
+            f"## The article, heading by heading\n\nThe headings of [the article]({ARTICLE}) and the notebooks "
+            f"that cover them (sections in the [teacher's guide]({HEADING_MAP})):\n\n{article_items}"))
+    nb.cells.append(nbformat.v4.new_markdown_cell(how))
     return nb
 
 
@@ -137,6 +203,8 @@ def rewrite_links(page_html: str, page: Page, pages_by_source: dict[Path, Page],
             return m.group(0)             # outside the repository: left as it is (the site test flags it)
         if target in pages_by_source:
             new = pages_by_source[target].href
+        elif target in markdown_pages:
+            new = markdown_pages[target].href
         elif target.suffix == ".md" and target.is_file():
             new = markdown_pages.setdefault(target, Page(rel, rel.with_suffix(".html").as_posix(),
                                                          plain(next(markdown_headings_of(target), rel.stem)))).href
@@ -196,19 +264,31 @@ def build(out: Path = ROOT / "site", mathjax_url: str | None = None, quiet: bool
 
     readme = ROOT / "README.md"
     _, _, rows = readme_parts(readme.read_text(encoding="utf-8"))
+    article_rows = article_map(ROOT / HEADING_MAP)
+    covered = headings_by_notebook(article_rows)
     contents = Page(readme.relative_to(ROOT), "index.html", SITE_TITLE)
     pages = []
     notebooks = {}
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         title = plain(next(markdown_headings(nb), path.stem))
-        article, what = rows.get(path.name, ("", ""))
-        blurb = " — ".join(x for x in (f"article {article}" if article else "", what) if x)
+        _, what = rows.get(path.name, ("", ""))
+        article = "、".join(covered.get(path.name, []))
+        blurb = " — ".join(x for x in (f"article: {article}" if article else "", what) if x)
         page = Page(path.relative_to(ROOT), f"notebooks/{path.stem}.html", title, blurb)
         pages.append(page)
         notebooks[page.href] = nb
     pages_by_source = {(ROOT / p.source).resolve(): p for p in [contents, *pages]}
     markdown_pages: dict[Path, Page] = {}
+    guides = []
+    for name, language, blurb in GUIDES:
+        path = ROOT / name
+        if not path.is_file():
+            raise SystemExit(f"the guide {name} is missing")
+        guide = Page(path.relative_to(ROOT), Path(name).with_suffix(".html").as_posix(),
+                     plain(next(markdown_headings_of(path), path.stem)), blurb, language)
+        markdown_pages[path.resolve()] = guide
+        guides.append(guide)
 
     exporter = HTMLExporter(template_name="course", extra_template_basedirs=[str(TEMPLATES)])
     if mathjax_url is None:
@@ -218,6 +298,7 @@ def build(out: Path = ROOT / "site", mathjax_url: str | None = None, quiet: bool
 
     def render(page: Page, nb, course: dict) -> Path:
         widgets.notebook = page.source.as_posix()
+        exporter.language_code = page.language
         exporter.mathjax_url = mathjax_url or relative_href(page.href, f"{MATHJAX_DIR}/MathJax.js") + MATHJAX_CONFIG
         body, _ = exporter.from_notebook_node(nb, resources={"course": course})
         body = rewrite_links(body, page, pages_by_source, out, markdown_pages)
@@ -228,7 +309,7 @@ def build(out: Path = ROOT / "site", mathjax_url: str | None = None, quiet: bool
             print(f"wrote {target}")
         return target
 
-    written = [render(contents, contents_notebook(readme, pages),
+    written = [render(contents, contents_notebook(readme, pages, guides, article_rows),
                       nav(contents, None, pages[0] if pages else None, contents))]
     for i, page in enumerate(pages):
         nb = notebooks[page.href]
