@@ -23,7 +23,7 @@ from .measure import git_state, linear_fit, load_average, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-ITEMS = ("models", "layer", "scaling", "profile", "training", "course")
+ITEMS = ("models", "layer", "scaling", "profile", "training", "routings", "course")
 BACKENDS = ("tensorflow", "jax", "torch")
 TARGETS = {"capsule_overhead_max": 1.10, "per_sample_speedup_min": 5.0, "course_total_max_s": 600.0,
            "fast_speedup_min": 2.5, "capsule_10_epochs_max_s": 480.0, "cnn_20_epochs_max_s": 900.0}
@@ -208,6 +208,21 @@ def table_training(results):
                      "achieved GFLOP/s (% of a 2048³ matmul in that dtype)"], rows)
 
 
+def table_routings(results):
+    rows = []
+    for backend, per_task in results.items():
+        r = per_task.get("routings")
+        if r is None:
+            continue
+        if "error" in r:
+            rows.append([backend, "failed", "", "", ""])
+            continue
+        for key, row in r["settings"].items():
+            name, precision = key.split(", ")
+            rows.append([backend, name, precision, both(row["step"]), f"{row['ratio_to_cnn']:.2f}"])
+    return md_table(["backend", "model", "precision", "train step, ms: wall / CPU", "÷ CNN (same precision)"], rows)
+
+
 def training_note(results):
     notes = []
     for backend, per_task in results.items():
@@ -305,6 +320,9 @@ def render(report):
     if prof:
         lines += ["## Where a train step's time goes (tensorflow profiler, op time summed over threads)",
                   "", prof, ""]
+    if any("routings" in r for r in res.values()):
+        lines += ["## 7. Routing rules: train step of the capsule model with each routing, against the CNN", "",
+                  table_routings(res), ""]
     if any("training" in r for r in res.values()):
         lines += ["## 6. Training settings: precision and compilation, both models", "", table_training(res), "",
                   training_note(res), ""]
@@ -359,6 +377,8 @@ def main(argv=None):
     if "profile" in items and "tensorflow" in backends:
         tasks.append(("profile", "tensorflow"))
     tasks += [("training", b) for b in backends if "training" in items]
+    if "routings" in items and "tensorflow" in backends:
+        tasks.append(("routings", "tensorflow"))
     for task, backend in tasks:
         result = run_worker(task, backend, args.quick, args.worker_timeout)
         report["results"].setdefault(backend, {})[task] = result

@@ -9,6 +9,8 @@ worker process per backend and task. Tasks:
 * ``profile``: where a train step's time goes, per layer and per op (TensorFlow's profiler).
 * ``training``: train steps of both models under each precision (and TensorFlow's ``jit_compile``), the
   epoch time they imply, and the arithmetic they do against a large matrix product's rate (the practical peak).
+* ``routings``: train steps of the capsule model with each routing (dynamic, k-means, EM, uniform) against
+  the CNN's, in float32 and mixed bfloat16.
 """
 
 import argparse
@@ -428,8 +430,32 @@ def task_training(quick):
     return out
 
 
+def task_routings(quick):
+    x, y = batch_of_digits()
+    steps = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        builds = {"cnn": cnn_baseline}
+        for routing in capsule_lesson.ROUTINGS:
+            routings = 1 if routing == "uniform" else ROUTINGS
+            builds[f"capsule {routing}"] = (lambda r=routing, n=routings: capsule_model(routing=r, routings=n))
+        for name, build in builds.items():
+            keras.utils.set_random_seed(0)
+            with dtype_policy(precision):
+                model = build()
+            steps[f"{name}, {precision}"] = (lambda m=model: m.train_on_batch(x, y))
+    repeats = 3 if quick else 7
+    log("routings:", ", ".join(steps), f"({repeats} rounds)")
+    times, cpu = interleaved_times(steps, warmup=2, repeats=repeats)
+    out = {"batch": BATCH, "image": [SIDE, SIDE], "repeats": repeats, "warmup": 2, "settings": {}}
+    for key in steps:
+        name, precision = key.split(", ")
+        out["settings"][key] = {"step": summary(times[key], cpu[key]),
+                                "ratio_to_cnn": paired_ratio(times, key, f"cnn, {precision}")}
+    return out
+
+
 TASKS = {"models": task_models, "layer": task_layer, "scaling": task_scaling, "profile": task_profile,
-         "training": task_training}
+         "training": task_training, "routings": task_routings}
 
 
 def main(argv=None):

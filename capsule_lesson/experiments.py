@@ -22,6 +22,7 @@ import sys
 import time
 
 from .precision import PRECISIONS, resolve_precision
+from .statistics import compare_seeds, mean_std
 from .pretrained import PRETRAINED_DIR
 
 SEEDS = (0, 1, 2)
@@ -301,13 +302,11 @@ def parity_report(reference=SHIPPED_RECORDS, candidate=PRECISION_RECORDS, datase
     """Markdown: each model of the article's recipe in the candidate's precision beside its float32 runs.
 
     Per metric: mean ± std over seeds of both, their difference, and the exact permutation test over seeds
-    (:func:`capsule_lesson.plots.ablations.compare_seeds`). "within seed noise" means the two sets of seeds
+    (:func:`capsule_lesson.statistics.compare_seeds`). "within seed noise" means the two sets of seeds
     interleave (two-sided p > 0.1; with 3 seeds against 3, p = 0.1 is every seed of one beating every seed of
     the other). The footnote says where each side was trained: precision may be confounded with hardware.
     """
     import numpy as np
-
-    from .plots.ablations import compare_seeds, mean_std   # the plots package imports matplotlib: only here
 
     def groups(runs):
         rows = [flatten(r) for r in load_records(runs)]

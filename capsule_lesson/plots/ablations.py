@@ -15,6 +15,7 @@ import numpy as np
 
 from . import PALETTE
 from ..experiments import select  # noqa: F401  (notebooks 08-12 import it from here)
+from ..statistics import compare_seeds, mean_std, seed_verdict  # noqa: F401  (the notebooks import them from here)
 from .mnist import format_table  # noqa: F401  (notebooks 09, 10 and 12 import it from here)
 
 RECORDS_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "records"
@@ -80,16 +81,6 @@ def squash_label(squash, inner=""):
     return f"{squash}, inner {inner}"
 
 
-def mean_std(vals, scale=100.0, digits=1):
-    """``"86.4"`` (one value), ``"77.5 ± 11.4"`` (mean ± sample std), or ``"not run"``."""
-    vals = np.asarray(vals, dtype=float) * scale
-    if vals.size == 0:
-        return "not run"
-    if vals.size == 1:
-        return f"{vals[0]:.{digits}f}"
-    return f"{vals.mean():.{digits}f} ± {vals.std(ddof=1):.{digits}f}"
-
-
 def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
     """Runs that train the *same* network twice: with 1 or 2 routing iterations the update rule is
     never applied (the logits are updated once at most, from zero, so b = <u, v> either way).
@@ -104,38 +95,6 @@ def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
         for seed in sorted(set(a) & set(b)):
             gaps[r, seed] = {m: float(a[seed][m]) - float(b[seed][m]) for m in metrics}
     return gaps
-
-
-def compare_seeds(a, b):
-    """Compare two configurations by their per-seed values ``a`` and ``b`` (1-D, at least one each).
-
-    Returns ``(difference, separated, p)``: mean(a) - mean(b); whether every value of one lies above every
-    value of the other; and the exact one-sided permutation p-value in the direction of the difference
-    (the share of all ways to split the pooled values into groups of ``len(a)`` and ``len(b)`` whose mean
-    difference is at least as large). With three seeds against three the smallest possible p is 1/20.
-    """
-    from itertools import combinations
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.ndim != 1 or b.ndim != 1 or not a.size or not b.size:
-        raise ValueError(f"compare_seeds needs two non-empty 1-D arrays, got shapes {a.shape} and {b.shape}")
-    pooled, observed = np.concatenate([a, b]), a.mean() - b.mean()
-    sign = 1.0 if observed >= 0 else -1.0
-    splits = list(combinations(range(pooled.size), a.size))
-    as_extreme = 0
-    for chosen in splits:
-        mask = np.zeros(pooled.size, bool)
-        mask[list(chosen)] = True
-        as_extreme += sign * (pooled[mask].mean() - pooled[~mask].mean()) >= sign * observed - 1e-12
-    separated = bool(a.min() > b.max() or b.min() > a.max())
-    return float(observed), separated, float(as_extreme / len(splits))
-
-
-def seed_verdict(a, b, digits=1, scale=100.0):
-    """:func:`compare_seeds` of ``scale * a`` against ``scale * b`` as table text, e.g. ``"+11.2  p = 0.05 *"``
-    (difference of the means, one-sided p, ``*`` when every value of one side beats every value of the other)."""
-    diff, separated, p = compare_seeds(scale * np.asarray(a, dtype=float), scale * np.asarray(b, dtype=float))
-    return f"{diff:+.{digits}f}  p = {p:.2f}{' *' if separated else '  '}"
 
 
 def missing_jobs(plan_name, records_dir=None):
