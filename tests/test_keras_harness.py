@@ -39,6 +39,10 @@ CAPSULE_SETTINGS = [
     dict(num_capsule=3, dim_capsule=5, routings=2, share_weights=False, inner_squash="unit", squash="tanh"),
     dict(num_capsule=2, dim_capsule=6, routings=1, squash="su", squash_k=2.0),
     dict(num_capsule=2, dim_capsule=6, routings=3, squash="rational", update="accumulate", inner_squash="none"),
+    dict(num_capsule=4, dim_capsule=8, routings=3, routing="kmeans", temperature=0.5),
+    dict(num_capsule=3, dim_capsule=5, routings=3, share_weights=False, routing="em"),
+    dict(num_capsule=3, dim_capsule=5, routings=3, routing="em"),
+    dict(num_capsule=2, dim_capsule=6, routings=1, routing="uniform"),
 ]
 
 
@@ -116,7 +120,8 @@ def finite_values_and_gradients(layer, x):
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
 @pytest.mark.parametrize("share", [True, False])
 @pytest.mark.parametrize("case", ["random", "all-zero capsules", "huge values", "one zero capsule"])
-def test_capsule_stays_finite_in_reduced_precision(policy, share, case):
+@pytest.mark.parametrize("routing", ["dynamic", "kmeans", "em", "uniform"])
+def test_capsule_stays_finite_in_reduced_precision(policy, share, case, routing):
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(1).normal(size=(3, 12, 8)).astype("float32")
     if case == "all-zero capsules":
@@ -125,7 +130,7 @@ def test_capsule_stays_finite_in_reduced_precision(policy, share, case):
         x *= 1e3
     elif case == "one zero capsule":
         x[:, 0] = 0
-    layer = Capsule(10, 16, routings=3, share_weights=share, dtype=policy)
+    layer = Capsule(10, 16, routings=3, share_weights=share, dtype=policy, routing=routing)
     y, grads = finite_values_and_gradients(layer, x)
     assert y.shape == (3, 10, 16)
     assert np.isfinite(y.astype("float32")).all(), (policy, case)
