@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pytest
 
 from capsule_lesson.plots.decoder import (DELTAS, dimension_effect, plot_dimension_sweep, plot_masking,
@@ -70,3 +71,15 @@ def test_masking_figure_keeps_one_row():
     np.testing.assert_allclose(before, caps)
     np.testing.assert_allclose(after[4], caps[4])
     assert np.count_nonzero(np.delete(np.asarray(after), 4, axis=0)) == 0
+
+
+def test_masking_figure_row_labels_do_not_cover_a_map():
+    fig = plot_masking(np.random.default_rng(2).normal(size=(10, 16)), 4)
+    renderer = FigureCanvasAgg(fig).get_renderer()             # the figure is closed: draw it on its own canvas
+    fig.draw(renderer)
+    left, right = fig.axes[:2]
+    labels = [t for ax in (left, right) for t in ax.get_yticklabels() if t.get_visible() and t.get_text()]
+    assert len(labels) == 10                                   # each row labelled once
+    for label in labels:
+        box = label.get_window_extent(renderer)
+        assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in (left, right))

@@ -96,6 +96,16 @@ def test_weight_sharing_picture_counts_the_matrices(n_in, num_capsule):
     assert str(n_in * num_capsule) in fig.axes[0].get_title()
 
 
+def test_weight_sharing_labels_follow_the_articles_w_ji():
+    """The cell of input capsule i (row) and output capsule j (column) is labelled W_ji, as in eq. 4."""
+    fig = pl.plot_weight_sharing(n_in=6, num_capsule=3)
+    labels = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in fig.axes[0].texts}
+    assert labels[1, 0] == "$W_{12}$"          # row i = 2, column j = 1
+    assert labels[0, 2] == "$W_{31}$"          # row i = 1, column j = 3
+    shared = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in fig.axes[1].texts}
+    assert shared[1, 0] == shared[4, 0] == "$W_{1}$"
+
+
 # ---------------------------------------------------------------- couplings before / after
 
 

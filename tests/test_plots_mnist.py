@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 
 import ipywidgets as widgets
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pytest
 
 from capsule_lesson import capsule_model, cnn_baseline, two_digit_test_set
@@ -95,6 +96,20 @@ def test_plot_score_histograms_splits_correct_and_wrong():
     np.testing.assert_allclose(data["capsule"]["top_wrong"], [0.6])
     assert data["capsule"]["absent"].size == 4 * 9
     assert len(fig.axes) == 2
+
+
+def test_plot_score_histograms_legend_sits_above_the_bars():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 500)
+    scores = rng.random((500, 10)) * 0.4
+    scores[np.arange(500), labels] = rng.uniform(0.3, 1.0, 500)   # right and wrong answers at every height
+    fig, _ = plot_score_histograms({"cnn": scores, "capsule": scores[::-1]}, labels)
+    renderer = FigureCanvasAgg(fig).get_renderer()             # the figure is closed: draw it on its own canvas
+    fig.draw(renderer)
+    for ax in fig.axes[::2]:                                   # the "highest score" panels carry the legend
+        legend = ax.get_legend().get_window_extent(renderer)
+        tops = [p.get_window_extent(renderer).y1 for p in ax.patches if p.get_window_extent(renderer).height > 0]
+        assert legend.y0 >= max(tops), "the legend covers a bar"
 
 
 def test_plot_digit_scores_bars_are_the_scores(digits):

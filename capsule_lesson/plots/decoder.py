@@ -29,12 +29,13 @@ def plot_masking(capsules, digit):
     masked = np.zeros_like(capsules)
     masked[digit] = capsules[digit]
     limit = np.abs(capsules).max() or 1.0
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    axes[0].set_yticks(range(len(capsules)), [f"{k}  |v|={np.linalg.norm(capsules[k]):.2f}"
+                                              for k in range(len(capsules))], fontsize=9)
+    axes[1].tick_params(labelleft=False)          # the rows are labelled once, left of both maps
     for ax, data, title in ((axes[0], capsules, "all ten capsules"),
                             (axes[1], masked, f"masked: only capsule {digit} kept")):
         im = ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-        ax.set_yticks(range(len(data)), [f"{k}  |v|={np.linalg.norm(capsules[k]):.2f}" for k in range(len(data))],
-                      fontsize=9)
         ax.set_xticks(range(data.shape[1]), range(data.shape[1]), fontsize=8)
         ax.set_xlabel("dimension")
         ax.set_title(title, fontsize=12)

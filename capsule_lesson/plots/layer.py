@@ -18,7 +18,7 @@ from . import PALETTE
 #: Input-capsule counts for the parameter-count curves: 16, 32, ..., 4096.
 DEFAULT_N_IN = tuple(2 ** k for k in range(4, 13))
 #: Capsule counts of the article's MNIST trunk (an h x w image gives ((h - 4) // 2 - 4) * ((w - 4) // 2 - 4)).
-MNIST_MARKS = (("28×28 digit", 64), ("28×56 pair", 176))
+MNIST_MARKS = (("28×28 digit", 64), ("pair, 56×28 or 28×56", 176))
 
 SHARE_STYLES = {True: dict(color=PALETTE[0], marker="o", linestyle="-", label=r"shared $W_j$ (eq. 5)"),
                 False: dict(color=PALETTE[3], marker="s", linestyle="--",
@@ -63,7 +63,7 @@ def plot_weight_sharing(n_in=6, num_capsule=3):
     shared = np.tile(np.arange(num_capsule), (n_in, 1))
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 1.4 + 0.45 * n_in + 1.6), sharey=True)
     annotate = n_in * num_capsule <= 60
-    panels = ((axes[0], fully_connected, "fully connected (eq. 4)", r"$W_{{{i}{j}}}$"),
+    panels = ((axes[0], fully_connected, "fully connected (eq. 4)", r"$W_{{{j}{i}}}$"),   # W_ji: output j, input i
               (axes[1], shared, "shared (eq. 5)", r"$W_{{{j}}}$"))
     column_colours = ListedColormap([PALETTE[j % (len(PALETTE) - 1)] for j in range(num_capsule)])
     outline = [path_effects.withStroke(linewidth=2.5, foreground="black")]

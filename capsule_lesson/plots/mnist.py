@@ -267,6 +267,8 @@ def plot_score_histograms(scores_by_model, labels, bins=20):
                         color=PALETTE[7], label=f"wrong ({(~correct).sum()})")
         ax_top.set(xlabel="highest score", ylabel="density", yscale="log",
                    title=f"{_label(name)}: highest score")
+        low, high = ax_top.get_ylim()
+        ax_top.set_ylim(low, high * (high / low) ** 0.6)   # head room on the log axis: the legend sits above the bars
         ax_top.legend(loc="upper left")
         ax_abs.hist(data[name]["absent"], bins=edges, density=True, color=_colour(name, i), alpha=0.6)
         ax_abs.set(xlabel="score of a class that is not in the image", ylabel="density", yscale="log",
