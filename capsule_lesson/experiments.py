@@ -20,8 +20,10 @@ import pathlib
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .precision import PRECISIONS, resolve_precision
+from .records import flatten, hardware, load_records, select, trained_on  # noqa: F401  (notebooks import them here)
 from .statistics import compare_seeds, mean_std
 from .pretrained import PRETRAINED_DIR
 
@@ -101,101 +103,44 @@ def has_record(job, *folders):
                or (pathlib.Path(f) / job["name"] / "record.json").exists() for f in folders)
 
 
+def train_job(job, out, data=None, epochs=None, train_limit=None):
+    """Train one job in its own process (log in ``<out>/<job>/train.log``); returns its exit code."""
+    folder = pathlib.Path(out) / job["name"]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "train.log", "w") as log:
+        code = subprocess.run(job_command(job, out, data, epochs, train_limit), stdout=log,
+                              stderr=subprocess.STDOUT).returncode
+    weights = folder / "model.weights.h5"
+    if not job["keep_weights"] and weights.exists():
+        weights.unlink()  # the record keeps its hash; only shipped weights are kept
+    return code
+
+
 def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=None, train_limit=None,
         rerun=False, precision="float32"):
-    """Train the plan's jobs not yet done; ``only``/``epochs``/``train_limit`` make a quick smoke run."""
+    """Train the plan's jobs not yet done, ``workers`` at a time; returns ``[(job name, exit code)]``
+    (code None: not started, the ``deadline`` in seconds had passed). ``only``/``epochs``/``train_limit``
+    make a quick smoke run."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done_in = (out,) if rerun else (out, SHIPPED_RECORDS, PRECISION_RECORDS)
     if precision == "auto":   # name the jobs after the precision they will really train in
         precision = resolve_precision("auto")[0]
     queue = [j for j in plan(plan_name, precision) if not has_record(j, *done_in)][:only]
-    start, running, done = time.time(), [], []
-    while queue or running:
-        for job, proc, log in list(running):
-            if proc.poll() is not None:
-                running.remove((job, proc, log))
-                log.close()
-                weights = out / job["name"] / "model.weights.h5"
-                if not job["keep_weights"] and weights.exists():
-                    weights.unlink()  # the record keeps its hash; only shipped weights are kept
-                done.append((job["name"], proc.returncode))
-                print(f"[{time.time() - start:6.0f}s] {job['name']}: exit {proc.returncode}", flush=True)
-        late = deadline is not None and time.time() - start > deadline
-        while queue and len(running) < workers and not late:
-            job = queue.pop(0)
-            (out / job["name"]).mkdir(parents=True, exist_ok=True)
-            log = open(out / job["name"] / "train.log", "w")
-            proc = subprocess.Popen(job_command(job, out, data, epochs, train_limit), stdout=log, stderr=subprocess.STDOUT)
-            running.append((job, proc, log))
-        if late and queue:
-            print(f"deadline reached: {len(queue)} jobs not started", flush=True)
-            queue = []
-        time.sleep(1)
-    return done
+    start = time.time()
 
+    def attempt(job):
+        if deadline is not None and time.time() - start > deadline:
+            return None
+        code = train_job(job, out, data, epochs, train_limit)
+        print(f"[{time.time() - start:6.0f}s] {job['name']}: exit {code}", flush=True)
+        return code
 
-def load_records(runs):
-    """Records from ``runs/<job>/record.json`` (a run folder) or ``records/<job>.json`` (shipped)."""
-    runs = pathlib.Path(runs)
-    files = sorted(runs.glob("*/record.json")) + sorted(runs.glob("*.json"))
-    return [json.loads(p.read_text()) for p in files]
-
-
-def flatten(record):
-    m = record["metrics"]
-    row = {"dataset": record["dataset"], "model": record["model"], "seed": record["seed"],
-           "epochs": record["epochs"],
-           "routing": record["config"].get("routing", "dynamic") if record["model"] != "cnn" else "",
-           "routings": record["config"].get("routings", ""), "update": record["config"].get("update", ""),
-           "squash": record["config"].get("squash", ""),
-           "inner_squash": record["config"].get("inner_squash") or "",
-           "precision": record.get("precision", "float32"),   # records older than the option were float32
-           "test_accuracy": m["test_accuracy"], "train_time_s": record["train_time_s"]}
-    for layout, acc in m["two_digit"].items():
-        row[f"{layout}_top2"] = acc["top2"]
-        row[f"{layout}_top2_confident"] = acc["top2_confident"]
-    for layout, acc in m["two_digit"].items():   # records older than these metrics leave them blank
-        row[f"{layout}_exact_set"] = acc.get("exact_set", "")
-        row[f"{layout}_mean_above"] = acc.get("mean_above", "")
-    for layout, acc in m.get("one_digit_blank", {}).items():
-        row[f"{layout}_blank_top1"] = acc["top1"]
-        row[f"{layout}_blank_exactly_one"] = acc["exactly_one"]
-    row["reconstruction_sse"] = m.get("reconstruction_sse", "")   # decoder models only
-    row["device"] = record.get("device", "")
-    row["backend"] = record.get("versions", {}).get("backend", "")
-    return row
-
-
-def select(rows, dataset="mnist", model="capsule", routings=3, update="replace", squash="su", inner_squash="",
-           precision="float32", routing="dynamic"):
-    """The rows (:func:`flatten`) of one configuration, sorted by seed (capsule keys are ignored for the CNN)."""
-    def match(r):
-        if r["dataset"] != dataset or r["model"] != model or r.get("precision", "float32") != precision:
-            return False
-        if model != "capsule":
-            return True
-        return ((r.get("routing") or "dynamic") == routing and str(r["routings"]) == str(routings)
-                and r["update"] == update and r["squash"] == squash
-                and (r["inner_squash"] or "") == (inner_squash or ""))
-    return sorted((r for r in rows if match(r)), key=lambda r: r["seed"])
-
-
-def hardware(row):
-    """Where a run was trained, in short: ``"GPU, jax"`` or ``"CPU, tensorflow"``."""
-    device = row.get("device", "")
-    kind = "CPU" if device.startswith("CPU") else "GPU" if device else "?"
-    return f"{kind}, {row.get('backend') or '?'}"
-
-
-def trained_on(rows):
-    """Where ``rows`` were trained: ``"GPU, jax"`` if all in one place, else ``"CPU, tensorflow ×1; GPU, jax ×2"``."""
-    counts = {}
-    for r in rows:
-        counts[hardware(r)] = counts.get(hardware(r), 0) + 1
-    if len(counts) <= 1:
-        return next(iter(counts), "")
-    return "; ".join(f"{h} ×{n}" for h, n in sorted(counts.items()))
+    with ThreadPoolExecutor(max_workers=workers) as pool:   # threads only wait: each job is its own process
+        codes = list(pool.map(attempt, queue))
+    if None in codes:
+        print(f"deadline reached: {codes.count(None)} jobs not started", flush=True)
+    return [(job["name"], code) for job, code in zip(queue, codes)]
 
 
 def summarize(runs, out):
@@ -373,7 +318,7 @@ def main(argv=None):
     if args.command == "run":
         done = run(args.plan, args.out, args.workers, args.deadline, args.data, args.only,
                    args.epochs, args.train_limit, args.rerun, args.precision)
-        failed = [name for name, code in done if code != 0]
+        failed = [name for name, code in done if code not in (0, None)]
         print(f"{len(done)} jobs finished, {len(failed)} failed {failed}")
     else:
         print(f"{len(summarize(args.runs, args.out))} runs summarized into {args.out}")

@@ -252,31 +252,33 @@ def test_strip_and_item_pairs(digits):
 
 
 def test_run_skips_jobs_with_a_shipped_record(tmp_path, monkeypatch):
+    import subprocess
+    import threading
+
     import capsule_lesson.experiments as experiments
 
-    started = []
+    started, lock = [], threading.Lock()
 
-    class FakeProcess:
-        returncode = 0
-
-        def __init__(self, cmd, **kwargs):
+    def fake_run(cmd, **kwargs):
+        with lock:
             started.append(cmd[cmd.index("--out") + 1])
-
-        def poll(self):
-            return 0
+        return subprocess.CompletedProcess(cmd, 0 if "seed1" not in cmd[cmd.index("--out") + 1] else 3)
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     jobs = experiments.plan("decoder")
     (shipped / f"{jobs[0]['name']}.json").write_text("{}")
     monkeypatch.setattr(experiments, "SHIPPED_RECORDS", shipped)
-    monkeypatch.setattr(experiments.subprocess, "Popen", FakeProcess)
-    monkeypatch.setattr(experiments.time, "sleep", lambda s: None)
-    experiments.run("decoder", tmp_path / "runs", workers=3)
+    monkeypatch.setattr(experiments.subprocess, "run", fake_run)
+    done = experiments.run("decoder", tmp_path / "runs", workers=3)
     assert sorted(pathlib.Path(p).name for p in started) == sorted(j["name"] for j in jobs[1:])
+    assert done == [(jobs[1]["name"], 3), (jobs[2]["name"], 0)]   # in plan order, with each exit code
     started.clear()
     experiments.run("decoder", tmp_path / "runs2", workers=3, rerun=True)
     assert len(started) == len(jobs) == 3
+    started.clear()
+    late = experiments.run("decoder", tmp_path / "runs3", workers=1, rerun=True, deadline=-1)
+    assert started == [] and [code for _, code in late] == [None, None, None]
 
 
 def fake_record(seed, device, backend, top2=0.9):
