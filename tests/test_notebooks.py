@@ -64,3 +64,54 @@ def test_every_notebook_has_a_contents_row(path):
     row = re.compile(rf"^\|\s*\[{path.name[:2]} · [^\]]+\]\(notebooks/{re.escape(path.name)}\)\s*\|[^|]+\|.+\|\s*$",
                      re.MULTILINE)
     assert row.search(readme), f"README's course table has no row '| [{path.name[:2]} · ...](notebooks/{path.name}) |'"
+
+
+# Phrases about how the course was produced, not about its ideas: they belong in the records, the README and
+# appendix 12, never in a lesson (markdown, code or printed output).
+PRODUCTION_HISTORY = re.compile(r"\bsessions?\b|\bearlier (?:runs?|sessions?)\b|\bin this version\b|\bwhen we ran\b"
+                                r"|\bnone now\b|\bmissing cells\b|\bH100\b|(?:tensorflow|jax) ×\d", re.IGNORECASE)
+APPENDIX = "12_appendix_seed_statistics.ipynb"
+SPLIT_FROM_ONE = ("09_routing_and_squash_ablations.ipynb", "10_fashion_and_overlapping_digits.ipynb", APPENDIX)
+
+
+def outputs_text(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append("".join(out["text"]))
+        elif "text/plain" in out.get("data", {}):
+            parts.append("".join(out["data"]["text/plain"]))
+    return "".join(parts)
+
+
+@by_name
+def test_the_glossary_is_linked_near_the_top(path):
+    assert "../docs/glossary.md" in text(cells(path)[0]), "the first cell should link ../docs/glossary.md"
+
+
+# A notebook still being written may lack its results for now; listed here so the gap stays visible.
+SUMMARY_PENDING = {"05_routing_is_clustering.ipynb": "draft: its MNIST results await the training runs"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=SUMMARY_PENDING[p.name], strict=False))
+                                  if p.name in SUMMARY_PENDING else p for p in NOTEBOOKS], ids=lambda p: p.name)
+def test_a_summary_states_measured_results(path):
+    summary = next((text(c).split("## Summary", 1)[1].split("\n## ", 1)[0] for c in cells(path)
+                    if c["cell_type"] == "markdown" and "## Summary" in text(c)), None)
+    assert summary is not None, "no '## Summary' section"
+    numbers = re.findall(r"\d+\.\d+|\d+(?:\.\d+)? ?%", summary)
+    assert len(numbers) >= 3, f"the summary states {len(numbers)} measured numbers; it should state the results"
+
+
+@by_name
+def test_one_sitting(path):
+    limit = 40 if path.name in SPLIT_FROM_ONE else 48
+    assert len(cells(path)) <= limit, f"{len(cells(path))} cells: more than {limit} is more than one sitting"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name != APPENDIX], ids=lambda p: p.name)
+def test_lessons_do_not_tell_production_history(path):
+    for i, cell in enumerate(cells(path)):
+        for where, content in (("text", text(cell)), ("output", outputs_text(cell))):
+            hit = PRODUCTION_HISTORY.search(content)
+            assert not hit, f"cell {i} {where}: {hit.group(0)!r} (provenance belongs in appendix 12 or the README)"
