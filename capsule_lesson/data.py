@@ -65,6 +65,11 @@ class SubsetWarning(UserWarning):
     """The full training set could not be found: the bundled training subset is used instead."""
 
 
+def to_model_input(images):
+    """uint8 images ``(n, h, w)`` -> float32 in [0, 1], shape ``(n, h, w, 1)``."""
+    return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
+
+
 def load_mnist(path=None, *, download=None, subset=False, fallback=True):
     """MNIST as ``(x_train, y_train), (x_test, y_test)``: uint8 images ``(n, 28, 28)``, labels ``(n,)``.
 
@@ -183,7 +188,7 @@ def _in_keras_cache(name):
 
 
 def _from_keras(name):
-    import keras
+    import keras   # only on the download path: the data module is NumPy and needs no Keras otherwise
 
     loader = getattr(keras.datasets, name)
     previous = socket.getdefaulttimeout()

@@ -22,6 +22,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from .precision import PRECISIONS, resolve_precision
 from .records import flatten, hardware, load_records, select, trained_on  # noqa: F401  (notebooks import them here)
 from .statistics import compare_seeds, mean_std
@@ -144,8 +146,6 @@ def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=N
 
 
 def summarize(runs, out):
-    import numpy as np
-
     rows = [flatten(r) for r in load_records(runs)]
     if not rows:
         raise FileNotFoundError(f"no record.json under {runs}")
@@ -182,8 +182,6 @@ ARTICLE_TWO_DIGIT = {"cnn": "≈40% / ≈10%", "capsule": "> 90% / > 90%"}
 
 def markdown_report(runs, dataset="mnist"):
     """A Markdown table of mean ± std over seeds per configuration (the README's results table)."""
-    import numpy as np
-
     rows = [flatten(r) for r in load_records(runs) if r["dataset"] == dataset]
     groups = {}
     for row in rows:
@@ -251,8 +249,6 @@ def parity_report(reference=SHIPPED_RECORDS, candidate=PRECISION_RECORDS, datase
     interleave (two-sided p > 0.1; with 3 seeds against 3, p = 0.1 is every seed of one beating every seed of
     the other). The footnote says where each side was trained: precision may be confounded with hardware.
     """
-    import numpy as np
-
     def groups(runs):
         rows = [flatten(r) for r in load_records(runs)]
         return {(model, precision): found for precision in {r["precision"] for r in rows}

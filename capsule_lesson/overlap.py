@@ -27,8 +27,11 @@ import argparse
 import csv
 import sys
 
+import keras
 import numpy as np
 
+from .data import load_mnist, load_mnist_test, to_model_input
+from .pretrained import load_pretrained
 from .two_digit import pair_accuracies
 
 #: The shift sweep used by notebook 10: from full overlap (0) to side by side (28).
@@ -159,10 +162,6 @@ def ink_overlap(x, y, dx, dy=0, seed=0, threshold=128):
 
 def score_images(model, images, batch_size=250):
     """Class scores ``(n, classes)`` of a Keras model for uint8 images ``(n, h, w)``, batch by batch."""
-    import keras
-
-    from .train import to_model_input
-
     images = np.asarray(images)
     if len(images) == 0:
         raise ValueError("no images to score")
@@ -204,9 +203,6 @@ def main(argv=None):
     parser.add_argument("--data", default=None, help="MNIST .npz or folder (default: the bundled test set)")
     parser.add_argument("--out", default=None, help="CSV file (default: standard output)")
     args = parser.parse_args(argv)
-
-    from .data import load_mnist, load_mnist_test
-    from .pretrained import load_pretrained
 
     x, y = load_mnist(args.data)[1] if args.data else load_mnist_test()
     if args.limit:

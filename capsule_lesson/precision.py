@@ -38,7 +38,7 @@ def bfloat16_support():
     """``(native, reason)``: whether the active Keras backend's device computes bfloat16 natively, and why."""
     backend = keras.backend.backend()
     gpus = []
-    if backend == "jax":
+    if backend == "jax":   # each backend imported only when it is the active one (the others may be absent)
         import jax
 
         gpus = [d for d in jax.devices() if d.platform == "gpu"]

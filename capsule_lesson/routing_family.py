@@ -5,6 +5,7 @@ routing's couplings can be scored against the truth; on MNIST the comparison rea
 ``python -m capsule_lesson.experiments run --plan routing_family`` (three seeds per routing).
 """
 
+import argparse
 import json
 import pathlib
 
@@ -118,3 +119,15 @@ def step_times(benchmark_json):
         raise ValueError(f"{benchmark_json} holds no 'routings' benchmark (python -m benchmarks --only routings)")
     return {tuple(key.split(", ")): (row["step"]["median_ms"], row["ratio_to_cnn"])
             for key, row in found["settings"].items()}
+
+
+def main(argv=None):
+    """``python -m capsule_lesson.routing_family [RECORDS]``: print the MNIST comparison table (the README's)."""
+    parser = argparse.ArgumentParser(prog="python -m capsule_lesson.routing_family", description=main.__doc__)
+    parser.add_argument("records", nargs="?", default=str(FAMILY_RECORDS))
+    args = parser.parse_args(argv)
+    print(family_table(family_rows(args.records)))
+
+
+if __name__ == "__main__":
+    main()

@@ -97,7 +97,7 @@ def squash(x, variant="hinton", axis=-1, k=None):
         floating = isinstance(x, (np.ndarray, np.generic)) and np.issubdtype(x.dtype, np.floating)
         x = numeric_array(x, "squash input", dtype=x.dtype if floating else np.float64)
     else:
-        from keras import backend, ops as xp
+        from keras import backend, ops as xp   # here: NumPy callers of squash never import Keras
     if variant == "none":
         return x
     if xp is not np and backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):

@@ -20,8 +20,13 @@ import shlex
 import sys
 import time
 
+import keras
 import numpy as np
 
+from . import data
+from .data import to_model_input
+from .decoder import RECONSTRUCTION_WEIGHT, capsule_decoder_model, decoder_views, reconstruction_error
+from .models import capsule_model, cnn_baseline
 from .precision import PRECISIONS, cpu_description, dtype_policy, resolve_precision
 from .pretrained import save_model_weights
 from .two_digit import LAYOUTS, one_digit_blank_test_set, pair_accuracies, single_accuracies, two_digit_test_set
@@ -30,19 +35,11 @@ MODELS = ("cnn", "capsule", "capsule_decoder")
 DATASETS = ("mnist", "fashion_mnist")
 
 
-def to_model_input(images):
-    """uint8 images ``(n, h, w)`` -> float32 in [0, 1], shape ``(n, h, w, 1)``."""
-    return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
-
-
 def build_model(name, *, recon_weight=None, **capsule_settings):
     """A compiled ``cnn_baseline()``, ``capsule_model(...)`` or ``capsule_decoder_model(...)``.
 
     ``capsule_settings`` (capsule models only): keyword arguments of :class:`capsule_lesson.Capsule`.
     """
-    from .decoder import RECONSTRUCTION_WEIGHT, capsule_decoder_model
-    from .models import capsule_model, cnn_baseline
-
     if name == "cnn":
         return cnn_baseline()
     if name == "capsule":
@@ -55,8 +52,6 @@ def build_model(name, *, recon_weight=None, **capsule_settings):
 
 def load_dataset(name, path=None, subset=False):
     """The full dataset (``DatasetNotFoundError`` naming the sources tried if it is nowhere), or the subset."""
-    from . import data
-
     loader = {"mnist": data.load_mnist, "fashion_mnist": data.load_fashion_mnist}.get(name)
     if loader is None:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -86,8 +81,6 @@ def evaluate(model, x_test, y_test, pair_seed=0, batch_size=500):
 
 
 def versions():
-    import keras
-
     backend = keras.backend.backend()
     backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
     backend_version = __import__(backend_module).__version__ if backend_module else None
@@ -96,10 +89,8 @@ def versions():
 
 
 def device_description():
-    import keras
-
     if keras.backend.backend() == "jax":
-        import jax
+        import jax   # each backend imported only when it is the active one (the others may be absent)
         return ", ".join(sorted({d.device_kind for d in jax.devices()}))
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -117,8 +108,6 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
     ``precision``: ``"float32"`` (the published runs), ``"mixed_bfloat16"``, or ``"auto"`` (bfloat16 where the
     hardware computes it natively; see :mod:`capsule_lesson.precision`). The record says which was used and why.
     """
-    import keras
-
     policy, precision_reason = resolve_precision(precision)
     if verbose:
         print(f"precision: {policy} ({precision_reason})", flush=True)
@@ -149,8 +138,6 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
     weights = out / "model.weights.h5"
     save_model_weights(model, weights)
     if decoder:
-        from .decoder import decoder_views, reconstruction_error
-
         views = decoder_views(model)
         metrics = evaluate(views.classify, x_test, y_test)
         metrics["reconstruction_sse"] = reconstruction_error(views, to_model_input(x_test))
@@ -161,8 +148,6 @@ def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnis
         config = {"routing": routing, "routings": routings, "update": update, "squash": squash,
                   "inner_squash": inner_squash, "temperature": temperature}
     if decoder:
-        from .decoder import RECONSTRUCTION_WEIGHT
-
         config["recon_weight"] = float(RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight)
 
     record = {

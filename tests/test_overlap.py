@@ -162,12 +162,9 @@ def test_score_images_runs_a_keras_model():
 
 
 def test_command_line_writes_csv(tmp_path, monkeypatch):
-    import capsule_lesson.data
-    import capsule_lesson.pretrained
-
     x, y = marked_digits(40)
-    monkeypatch.setattr(capsule_lesson.data, "load_mnist_test", lambda: (x, y))
-    monkeypatch.setattr(capsule_lesson.pretrained, "load_pretrained", lambda name: label_reader)
+    monkeypatch.setattr("capsule_lesson.overlap.load_mnist_test", lambda: (x, y))
+    monkeypatch.setattr("capsule_lesson.overlap.load_pretrained", lambda name: label_reader)
     monkeypatch.setattr("capsule_lesson.overlap.score_images", lambda model, images: model(images))
     out = tmp_path / "overlap.csv"
     main(["--limit", "30", "--shifts", "0", "28", "--models", "a", "b", "--out", str(out)])

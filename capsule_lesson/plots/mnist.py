@@ -41,7 +41,7 @@ def predict_scores(model, images, batch_size=250):
     """
     import keras
 
-    from ..train import to_model_input
+    from ..data import to_model_input
 
     images = np.asarray(images)
     if len(images) == 0:
@@ -87,7 +87,7 @@ def pixel_votes(model, images, batch_size=100):
     """
     import keras
 
-    from ..train import to_model_input
+    from ..data import to_model_input
 
     layer = model.get_layer("digit_capsules")
     trunk = keras.Model(model.input, model.get_layer("to_capsules").input)
