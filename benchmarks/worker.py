@@ -55,8 +55,8 @@ def batch_of_digits():
     return x, y
 
 
-def capsule_model_before():
-    """capsule_model() with the layer as it was before issue 6 (same weights, same math)."""
+def capsule_model_einsum():
+    """capsule_model() with a layer that forms every prediction û (same weights, same math)."""
     inputs = keras.Input((None, None, 1), name="image")
     x = FeatureMapToCapsules(name="to_capsules")(conv_trunk(inputs))
     x = EinsumCapsule(NUM_CAPSULE, DIM_CAPSULE, routings=ROUTINGS, name="digit_capsules")(x)
@@ -74,7 +74,7 @@ def task_models(quick):
     keras.utils.set_random_seed(0)
     builds = {"cnn_baseline": cnn_baseline, "capsule_model": capsule_model}
     if not quick:
-        builds["capsule_model, layer before #6"] = capsule_model_before
+        builds["capsule_model, einsum over û"] = capsule_model_einsum
         if BACKEND == "tensorflow":     # JAX always compiles with XLA; torch runs eagerly
             builds["cnn_baseline, jit_compile"] = lambda: with_jit(cnn_baseline)
             builds["capsule_model, jit_compile"] = lambda: with_jit(capsule_model)
@@ -222,7 +222,7 @@ def task_layer(quick):
 
 def task_scaling(quick):
     keras.utils.set_random_seed(0)
-    candidates = {"capsule_lesson.Capsule": Capsule, "einsum over û (before #6)": EinsumCapsule}
+    candidates = {"capsule_lesson.Capsule": Capsule, "einsum over û": EinsumCapsule}
     n_batch = 32
     n_values = [64, 256, 1024] if quick else [64, 256, 1024, 4096]
     r_values = [1, 3, 10] if quick else [1, 2, 3, 4, 6, 8, 10]

@@ -121,13 +121,24 @@ class Capsule(keras.layers.Layer):
     # Routing reads the predictions only through these two. With shared weights they never form û
     # (batch, n_in, J, D), the layer's largest tensor, because û_{j|i} = W_j u_i is linear in u_i:
     #   s_j = sum_i c_ij W_j u_i = W_j (sum_i c_ij u_i)   and   <W_j u_i, v_j> = <u_i, W_j^T v_j>.
-    # ``x`` is what ``call`` passes: u ``(batch, n_in, input_dim)`` when shared, else û.
+
+    def routing_input(self, u):
+        """What :meth:`weighted_sum` and :meth:`agreement` read: u itself when shared, else û."""
+        return u if self.share_weights else self.predictions(u)
 
     def weighted_sum(self, x, c):
-        """s_j = sum_i c_ij û_{j|i}: couplings ``(batch, n_in, J)`` -> ``(batch, J, D)``."""
+        """s_j = sum_i c_ij û_{j|i}: couplings ``(batch, n_in, J)`` -> ``(batch, J, D)``.
+
+        ``c=None`` stands for the first iteration's even couplings 1/J, summed without forming them.
+        """
         if self.share_weights:
+            if c is None:
+                pooled = ops.sum(x, axis=1) / self.num_capsule                # sum_i u_i / J, for every j
+                return ops.einsum("jdk,bk->bjd", self.kernel, pooled)
             pooled = ops.einsum("bij,bik->bjk", c, x)              # sum_i c_ij u_i
             return ops.einsum("jdk,bjk->bjd", self.kernel, pooled)  # W_j (sum_i c_ij u_i)
+        if c is None:
+            return ops.sum(x, axis=1) / self.num_capsule
         return ops.einsum("bij,bijd->bjd", c, x)
 
     def agreement(self, x, v):
@@ -141,11 +152,10 @@ class Capsule(keras.layers.Layer):
         if u.shape[1] == 0:   # here, not in build: the count may be known only when called (a 0 x 0 feature map)
             raise ValueError(f"Capsule needs at least one input capsule, got input shape {tuple(u.shape)}")
         u = ops.cast(u, self.compute_dtype)                        # integer capsules too
-        x = u if self.share_weights else self.predictions(u)
+        x = self.routing_input(u)
         iterations = 1 if self.routing == "uniform" else self.routings
-        b = ops.zeros((ops.shape(u)[0], ops.shape(u)[1], self.num_capsule), dtype=u.dtype)  # b_ij = 0
+        b, c = 0.0, None                                           # b_ij = 0, so c_ij = 1/J
         for iteration in range(iterations):
-            c = softmax_over_outputs(b)                            # c_i = softmax_j(b_ij)
             s = self.weighted_sum(x, c)                            # s_j = sum_i c_ij û_{j|i}
             if iteration == iterations - 1:
                 break
@@ -156,7 +166,8 @@ class Capsule(keras.layers.Layer):
             elif self.routing == "kmeans":
                 b = self.agreement(x, squash_fn(s, "unit")) / self.temperature   # -distance / T
             else:
-                b = self.em_log_joint(self.predictions(u) if self.share_weights else x, c, s)
+                b = self.em_log_joint(self.predictions(u), c, s)
+            c = softmax_over_outputs(b)                            # c_i = softmax_j(b_ij)
         return squash_fn(s, self.squash, k=self.squash_k)          # v_j = squash(s_j)
 
     def inner_v(self, s):
@@ -169,10 +180,11 @@ class Capsule(keras.layers.Layer):
     def em_log_joint(self, u_hat, c, s):
         """EM routing's E-step logits, ``log pi_j + log N(û_{j|i}; mu_j, diag var_j)``: ``(batch, n_in, J)``.
 
-        The M-step from couplings ``c`` and ``s = sum_i c_ij û_{j|i}``, as in :func:`capsule_lesson.routing.em_routing`;
+        The M-step from couplings ``c`` (None: even) and ``s = sum_i c_ij û_{j|i}``, as in :func:`capsule_lesson.routing.em_routing`;
         computed in float32 whatever the layer's compute dtype (squared deviations and their logarithms).
         """
-        u_hat, c, s = (ops.cast(t, "float32") for t in (u_hat, c, s))
+        u_hat, s = ops.cast(u_hat, "float32"), ops.cast(s, "float32")
+        c = ops.ones_like(u_hat[..., 0]) / self.num_capsule if c is None else ops.cast(c, "float32")
         mass = ops.sum(c, axis=1)                                             # N_j: (batch, J)
         mean = s / ops.maximum(mass, 1e-30)[..., None]                        # mu_j
         deviation = u_hat - mean[:, None]
