@@ -1,4 +1,4 @@
-"""Benchmark suite for the capsule layer and the course (issue 6).
+"""Benchmark suite for the capsule layer and the course.
 
 Run ``python -m benchmarks`` (``--help`` for options). See ``benchmarks/README.md``.
 """

@@ -32,7 +32,7 @@ import numpy as np
 
 from .data import load_mnist, load_mnist_test, to_model_input
 from .pretrained import load_pretrained
-from .two_digit import pair_accuracies
+from .two_digit import pair_accuracies, partners  # noqa: F401  (partners: the pairing rule, defined there)
 
 #: The shift sweep used by notebook 10: from full overlap (0) to side by side (28).
 DEFAULT_SHIFTS = (0, 4, 8, 12, 16, 20, 24, 28)
@@ -51,11 +51,6 @@ def _check_shift(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer number of pixels, got {value!r}")
     return int(value)
-
-
-def partners(n, seed=0):
-    """The partner of each of ``n`` images: the same permutation :func:`two_digit_test_set` uses."""
-    return np.random.default_rng(seed).permutation(n)
 
 
 def _canvas(x, height, width):

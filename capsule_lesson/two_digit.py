@@ -14,6 +14,11 @@ from .checks import integer_labels, numeric_array
 LAYOUTS = ("side", "stacked")
 
 
+def partners(n, seed=0):
+    """The partner of each of ``n`` images in the two-image tests: one seeded permutation (the pairing rule)."""
+    return np.random.default_rng(seed).permutation(n)
+
+
 def two_digit_test_set(x, y, seed=0, layout="side"):
     """Pair each image with a shuffled partner.
 
@@ -36,7 +41,7 @@ def two_digit_test_set(x, y, seed=0, layout="side"):
         raise ValueError(f"y must be integer labels of shape ({len(x)},), got {y.shape}")
     if len(x) < 2:
         raise ValueError(f"pairing needs at least two images, got {len(x)}")
-    partner = np.random.default_rng(seed).permutation(len(x))
+    partner = partners(len(x), seed)
     images = np.concatenate([x, x[partner]], axis=2 if layout == "side" else 1)
     pairs = np.stack([y, y[partner]], axis=1)
     keep = pairs[:, 0] != pairs[:, 1]

@@ -1,4 +1,4 @@
-"""The reconstruction decoder (issue 5, section 4): masking, loss, training, the three views, save/load."""
+"""The reconstruction decoder: masking, loss, training, the three views, save/load."""
 
 import json
 

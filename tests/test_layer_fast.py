@@ -1,4 +1,4 @@
-"""The fast capsule layer (issue 6): same numbers and gradients as the textbook formulation.
+"""The fast capsule layer: same numbers and gradients as the textbook formulation.
 
 ``Capsule`` with shared weights never forms the predictions û_{j|i} = W_j u_i; it routes with
 ``s_j = W_j (sum_i c_ij u_i)`` and ``<û_{j|i}, v_j> = <u_i, W_j^T v_j>``. These tests pin that

@@ -29,7 +29,7 @@ METRICS = {
     "stacked_top2_confident": "stacked: accuracy B",
 }
 
-#: The grid of the routing ablation (issue 5, item 1).
+#: The grid of the routing ablation.
 ROUTINGS = (1, 2, 3, 5, 10)
 UPDATES = ("replace", "accumulate")
 

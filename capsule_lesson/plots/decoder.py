@@ -1,4 +1,4 @@
-"""Figures for notebook 11: what the 16 dimensions of a digit capsule encode (issue 5, section 4).
+"""Figures for notebook 11: what the 16 dimensions of a digit capsule encode.
 
 ``decode`` below is :attr:`capsule_lesson.decoder_views(model).decode`: poses ``(n, 16)`` of one digit
 capsule -> images ``(n, 28, 28)`` in [0, 1]. Any function with that contract works (the tests pass a tiny
