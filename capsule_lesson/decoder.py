@@ -219,3 +219,21 @@ def within_class_stats(capsules, labels):
         spread.append(np.sqrt(group.var(axis=0).sum()))
         cosine_by_class.append(cosine[labels == k].mean())
     return WithinClass(classes, np.array(std), cosine, np.array(cosine_by_class), np.array(spread))
+
+
+#: The classic sweep of Sabour et al. (Fig. 4): each dimension moved by -0.25 ... +0.25 in steps of 0.05.
+DELTAS = tuple(np.round(np.arange(-0.25, 0.2501, 0.05), 2))
+
+
+def sweep_grid(decode, pose, digit, dims=range(16), deltas=DELTAS):
+    """Images ``(len(dims), len(deltas), 28, 28)``: row d moves dimension d of ``pose`` by each delta."""
+    dims = list(dims)
+    poses = np.concatenate([dimension_sweep(pose, d, deltas) for d in dims])
+    images = np.asarray(decode(poses, digit))
+    return images.reshape(len(dims), len(deltas), *images.shape[1:])
+
+
+def dimension_effect(grid):
+    """How much each row's drawing changes: mean |pixel change| between the two ends of the sweep, ``(rows,)``."""
+    grid = np.asarray(grid, dtype=float)
+    return np.abs(grid[:, -1] - grid[:, 0]).mean(axis=(1, 2))

@@ -27,10 +27,10 @@ import argparse
 import csv
 import sys
 
-import keras
 import numpy as np
 
-from .data import load_mnist, load_mnist_test, to_model_input
+from .data import load_mnist, load_mnist_test
+from .inspection import predict_scores
 from .pretrained import load_pretrained
 from .two_digit import pair_accuracies, partners  # noqa: F401  (partners: the pairing rule, defined there)
 
@@ -155,16 +155,6 @@ def ink_overlap(x, y, dx, dy=0, seed=0, threshold=128):
     return (shared / ink)[keep]
 
 
-def score_images(model, images, batch_size=250):
-    """Class scores ``(n, classes)`` of a Keras model for uint8 images ``(n, h, w)``, batch by batch."""
-    images = np.asarray(images)
-    if len(images) == 0:
-        raise ValueError("no images to score")
-    return np.concatenate([
-        keras.ops.convert_to_numpy(model(to_model_input(images[i:i + batch_size]), training=False))
-        for i in range(0, len(images), batch_size)])
-
-
 def sweep(scorers, x, y, shifts=DEFAULT_SHIFTS, seed=0, max_shift=4):
     """Accuracies A and B of each scorer on :func:`overlay_pairs` at each horizontal shift in ``shifts``
     (``dy = 0``), and on :func:`multimnist_pairs` (``max_shift``; skipped when None).
@@ -205,7 +195,7 @@ def main(argv=None):
     scorers = {}
     for name in args.models:
         model = load_pretrained(name)
-        scorers[name] = lambda images, model=model: score_images(model, images)
+        scorers[name] = lambda images, model=model: predict_scores(model, images)
     rows = sweep(scorers, x, y, args.shifts, args.seed, None if args.max_shift < 0 else args.max_shift)
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:

@@ -2,8 +2,18 @@
 dict per run, and select the runs of one configuration. Every table and figure of results starts here.
 """
 
+import csv
 import json
 import pathlib
+
+import numpy as np
+
+#: The training records shipped with the package: every float32 run behind the published numbers.
+SHIPPED_RECORDS = pathlib.Path(__file__).parent / "results" / "records"
+#: Records of the article's recipe trained in mixed bfloat16, kept apart from the float32 studies.
+PRECISION_RECORDS = pathlib.Path(__file__).parent / "results" / "precision"
+#: Mean and standard deviation over seeds per configuration of the shipped records (``experiments summarize``).
+SUMMARY_CSV = pathlib.Path(__file__).parent / "results" / "summary.csv"
 
 
 def load_records(runs):
@@ -49,7 +59,19 @@ def select(rows, dataset="mnist", model="capsule", routings=3, update="replace",
         return ((r.get("routing") or "dynamic") == routing and str(r["routings"]) == str(routings)
                 and r["update"] == update and r["squash"] == squash
                 and (r["inner_squash"] or "") == (inner_squash or ""))
-    return sorted((r for r in rows if match(r)), key=lambda r: r["seed"])
+    return sorted((r for r in rows if match(r)), key=lambda r: r.get("seed", 0))
+
+
+def load_summary(path=SUMMARY_CSV):
+    """The published summary: one row per configuration with ``seeds`` and ``<metric>_mean`` / ``<metric>_std``
+    (numbers as floats; :func:`select` picks a configuration's row)."""
+    def number(key, value):
+        if key == "seeds":
+            return int(value)
+        return float(value) if value and key.endswith(("_mean", "_std")) else value
+
+    with open(path, newline="") as f:
+        return [{k: number(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def hardware(row):
@@ -67,3 +89,75 @@ def trained_on(rows):
     if len(counts) <= 1:
         return next(iter(counts), "")
     return "; ".join(f"{h} ×{n}" for h, n in sorted(counts.items()))
+
+
+
+
+#: The metrics of a training record (:func:`flatten`), with a readable name.
+METRICS = {
+    "test_accuracy": "single-digit test accuracy",
+    "side_top2": "side by side: accuracy A",
+    "side_top2_confident": "side by side: accuracy B",
+    "stacked_top2": "stacked: accuracy A",
+    "stacked_top2_confident": "stacked: accuracy B",
+}
+
+
+#: The grid of the routing ablation.
+ROUTING_COUNTS = (1, 2, 3, 5, 10)
+
+
+UPDATES = ("replace", "accumulate")
+
+
+#: The squash ablation's configurations: (output squash, inner squash); "" is "the same as the output".
+SQUASH_CONFIGS = (("su", ""), ("hinton", ""), ("tanh", ""), ("exp", ""), ("rational", ""), ("none", ""),
+                  ("su", "unit"), ("su", "none"))
+
+
+def load_rows(records_dir=None):
+    """One flat dict per training record (:func:`flatten`), sorted; default: the shipped records."""
+    rows = [flatten(r) for r in load_records(records_dir or SHIPPED_RECORDS)]
+    return sorted(rows, key=lambda r: (r["dataset"], r["model"], str(r["routings"]), str(r["update"]),
+                                       str(r["squash"]), str(r["inner_squash"]), r["seed"]))
+
+
+def values(rows, metric):
+    """``metric`` of each row, as a float array."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return np.array([float(r[metric]) for r in rows], dtype=float)
+
+
+def routing_grid(rows, metric, dataset="mnist"):
+    """``{(update, routings): per-seed values}`` for the article's squash, every cell of the grid."""
+    return {(u, r): values(select(rows, dataset, routings=r, update=u), metric)
+            for u in UPDATES for r in ROUTING_COUNTS}
+
+
+def squash_grid(rows, metric, dataset="mnist"):
+    """``{(squash, inner_squash): per-seed values}`` at 3 routings with the replace rule."""
+    return {(s, i): values(select(rows, dataset, squash=s, inner_squash=i), metric) for s, i in SQUASH_CONFIGS}
+
+
+def squash_label(squash, inner=""):
+    """A short name for a squash configuration."""
+    if not inner:
+        return squash + (" (article)" if squash == "su" else "")
+    return f"{squash}, inner {inner}"
+
+
+def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
+    """Runs that train the *same* network twice: with 1 or 2 routing iterations the update rule is
+    never applied (the logits are updated once at most, from zero, so b = <u, v> either way).
+
+    Returns ``{(routings, seed): {metric: replace value - accumulate value}}`` for ``routings`` in (1, 2)
+    and every seed with a run of each rule; the differences are run-to-run noise of the training hardware.
+    """
+    gaps = {}
+    for r in (1, 2):
+        a = {x["seed"]: x for x in select(rows, dataset, routings=r, update="replace")}
+        b = {x["seed"]: x for x in select(rows, dataset, routings=r, update="accumulate")}
+        for seed in sorted(set(a) & set(b)):
+            gaps[r, seed] = {m: float(a[seed][m]) - float(b[seed][m]) for m in metrics}
+    return gaps

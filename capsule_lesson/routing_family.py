@@ -11,7 +11,7 @@ import pathlib
 
 import numpy as np
 
-from .experiments import flatten, load_records, select
+from .records import flatten, load_records, select
 from .routing import ROUTINGS, route
 from .statistics import compare_seeds, mean_std
 

@@ -46,3 +46,22 @@ def seed_verdict(a, b, digits=1, scale=100.0):
     (difference of the means, one-sided p, ``*`` when every value of one side beats every value of the other)."""
     diff, separated, p = compare_seeds(scale * np.asarray(a, dtype=float), scale * np.asarray(b, dtype=float))
     return f"{diff:+.{digits}f}  p = {p:.2f}{' *' if separated else '  '}"
+
+
+def format_table(header, rows, align=None):
+    """A plain-text table: ``header`` and ``rows`` are sequences of strings (or numbers).
+
+    ``align``: one of ``"<"``/``">"`` per column (default: first column left, the others right).
+    """
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    n = len(cells[0])
+    if any(len(r) != n for r in cells):
+        raise ValueError("every row needs as many cells as the header")
+    align = align or ["<"] + [">"] * (n - 1)
+    widths = [max(len(r[k]) for r in cells) for k in range(n)]
+
+    def line(row):
+        return " | ".join(f"{c:{a}{w}}" for c, a, w in zip(row, align, widths)).rstrip()
+
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])

@@ -5,9 +5,9 @@ import pytest
 
 from capsule_lesson import two_digit_test_set
 from capsule_lesson.overlap import (
-    box_overlap, ink_overlap, main, multimnist_offsets, multimnist_pairs, overlay_pairs, partners,
-    score_images, sweep,
+    box_overlap, ink_overlap, main, multimnist_offsets, multimnist_pairs, overlay_pairs, partners, sweep,
 )
+from capsule_lesson.inspection import predict_scores
 
 MARK_COL = 5
 
@@ -155,17 +155,17 @@ def test_score_images_runs_a_keras_model():
     keras.utils.set_random_seed(0)
     model = capsule_model()
     x, _ = random_digits(5)
-    scores = score_images(model, overlay_pairs(x, np.arange(5), 8)[0], batch_size=2)
+    scores = predict_scores(model, overlay_pairs(x, np.arange(5), 8)[0], batch_size=2)
     assert scores.shape == (5, 10) and np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1))
     with pytest.raises(ValueError, match="no images"):
-        score_images(model, x[:0])
+        predict_scores(model, x[:0])
 
 
 def test_command_line_writes_csv(tmp_path, monkeypatch):
     x, y = marked_digits(40)
     monkeypatch.setattr("capsule_lesson.overlap.load_mnist_test", lambda: (x, y))
     monkeypatch.setattr("capsule_lesson.overlap.load_pretrained", lambda name: label_reader)
-    monkeypatch.setattr("capsule_lesson.overlap.score_images", lambda model, images: model(images))
+    monkeypatch.setattr("capsule_lesson.overlap.predict_scores", lambda model, images: model(images))
     out = tmp_path / "overlap.csv"
     main(["--limit", "30", "--shifts", "0", "28", "--models", "a", "b", "--out", str(out)])
     lines = out.read_text().strip().splitlines()

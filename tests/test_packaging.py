@@ -52,7 +52,7 @@ def test_no_machine_paths_in_tracked_text():
 
 
 def test_readme_results_table_is_the_one_the_records_give():
-    from capsule_lesson.experiments import markdown_report
+    from capsule_lesson.reports import markdown_report
 
     readme = (ROOT / "README.md").read_text()
     for dataset in ("mnist", "fashion_mnist"):

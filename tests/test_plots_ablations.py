@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 
 from capsule_lesson.overlap import overlay_pairs
+from capsule_lesson.experiments import missing_jobs
 from capsule_lesson.plots.ablations import (
-    METRICS, ROUTINGS, SQUASH_CONFIGS, compare_seeds, format_table, load_rows, mean_std, missing_jobs,
     plot_found_by_class, plot_item_pairs, plot_overlap_example, plot_overlap_strip, plot_overlap_sweep,
-    plot_routing_ablation, plot_squash_ablation, routing_grid, same_model_gaps, seed_verdict, select, squash_grid,
-    squash_label,
+    plot_routing_ablation, plot_squash_ablation,
 )
+from capsule_lesson.records import (METRICS, ROUTING_COUNTS, SQUASH_CONFIGS, load_rows, routing_grid,
+                                    same_model_gaps, select, squash_grid, squash_label)
+from capsule_lesson.statistics import compare_seeds, format_table, mean_std, seed_verdict
 
 
 def row(seed=0, routings=3, update="replace", squash="su", inner="", model="capsule", dataset="mnist", base=0.9):
@@ -125,7 +127,7 @@ def test_routing_plot_shows_the_grid(fake_rows):
     fig = plot_routing_ablation(fake_rows, "side_top2")
     replace = mean_line(fig, "replace mean")
     grid = routing_grid(fake_rows, "side_top2")
-    assert len(replace) == len(ROUTINGS)
+    assert len(replace) == len(ROUTING_COUNTS)
     np.testing.assert_allclose(replace, [92, np.nan, 90, 80, np.nan])
     np.testing.assert_allclose(replace[0], 100 * grid[("replace", 1)].mean())
     np.testing.assert_allclose(replace[2], 100 * grid[("replace", 3)].mean())
@@ -293,7 +295,9 @@ def fake_record(seed, device, backend, top2=0.9):
 def test_summary_and_report_say_where_each_run_was_trained(tmp_path):
     import csv
 
-    from capsule_lesson.experiments import hardware, markdown_report, summarize, trained_on
+    from capsule_lesson.experiments import summarize
+    from capsule_lesson.records import hardware, trained_on
+    from capsule_lesson.reports import markdown_report
 
     records = tmp_path / "records"
     records.mkdir()

@@ -8,8 +8,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pytest
 
-from capsule_lesson.plots.decoder import (DELTAS, dimension_effect, plot_dimension_sweep, plot_masking,
-                                          plot_pose_edit, plot_reconstructions, pose_sliders, sweep_grid)
+from capsule_lesson.decoder import DELTAS, dimension_effect, sweep_grid
+from capsule_lesson.plots.decoder import (plot_dimension_sweep, plot_masking, plot_pose_edit, plot_reconstructions,
+                                          pose_sliders)
 
 BASIS = np.random.default_rng(0).random((16, 28, 28)) / 16
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from capsule_lesson import Capsule, dynamic_routing
+from capsule_lesson import inspection
 from capsule_lesson.plots import layer as pl
 
 matplotlib.use("Agg")
@@ -22,15 +23,15 @@ def test_layer_parameter_count_is_the_real_layers(n_in, input_dim, num_capsule, 
     for share in (True, False):
         layer = Capsule(num_capsule, dim_capsule, share_weights=share)
         layer.build((None, n_in, input_dim))
-        assert pl.layer_parameter_count(n_in, input_dim, num_capsule, dim_capsule, share) == layer.count_params()
+        assert inspection.layer_parameter_count(n_in, input_dim, num_capsule, dim_capsule, share) == layer.count_params()
     shared = num_capsule * dim_capsule * input_dim
-    assert pl.layer_parameter_count(n_in, input_dim, num_capsule, dim_capsule, True) == shared
-    assert pl.layer_parameter_count(n_in, input_dim, num_capsule, dim_capsule, False) == n_in * shared
+    assert inspection.layer_parameter_count(n_in, input_dim, num_capsule, dim_capsule, True) == shared
+    assert inspection.layer_parameter_count(n_in, input_dim, num_capsule, dim_capsule, False) == n_in * shared
 
 
 def test_parameter_counts_shared_is_flat_and_fully_connected_is_linear():
     n = (2, 4, 8, 16)
-    counts = pl.parameter_counts(n, input_dim=8, num_capsule=3, dim_capsule=4)
+    counts = inspection.parameter_counts(n, input_dim=8, num_capsule=3, dim_capsule=4)
     assert np.all(counts[True] == 96)
     np.testing.assert_array_equal(counts[False], 96 * np.array(n))
 
@@ -127,12 +128,12 @@ def heatmaps(fig):
 
 def test_mean_couplings_match_routing_reference(routed_problem):
     _, u_hat, labels, _ = routed_problem
-    c = pl.mean_couplings(u_hat, labels, 1, routings=4)
+    c = inspection.mean_couplings(u_hat, labels, 1, routings=4)
     expected = dynamic_routing(u_hat[labels == 1], routings=4).c_history[-1].mean(axis=0)
     np.testing.assert_allclose(c, expected)
     np.testing.assert_allclose(c.sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="no sample"):
-        pl.mean_couplings(u_hat, labels, 7)
+        inspection.mean_couplings(u_hat, labels, 7)
 
 
 def test_coupling_plot_shows_before_and_after(routed_problem):
@@ -140,8 +141,8 @@ def test_coupling_plot_shows_before_and_after(routed_problem):
     fig = pl.plot_couplings_before_after(before, after, labels, label=2, routings=3, groups=groups,
                                          class_names=("A", "B", "C"))
     c_before, c_after = heatmaps(fig)
-    np.testing.assert_allclose(c_before, pl.mean_couplings(before, labels, 2, 3))
-    np.testing.assert_allclose(c_after, pl.mean_couplings(after, labels, 2, 3))
+    np.testing.assert_allclose(c_before, inspection.mean_couplings(before, labels, 2, 3))
+    np.testing.assert_allclose(c_after, inspection.mean_couplings(after, labels, 2, 3))
     # the agreeing parts are coupled to their object more strongly after "training"
     assert c_after[groups == 2, 2].min() > c_before[groups == 2, 2].max()
     assert len(fig.axes[0].patches) == 1                       # the frame around the shown object's parts

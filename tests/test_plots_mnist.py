@@ -10,12 +10,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pytest
 
 from capsule_lesson import capsule_model, cnn_baseline, two_digit_test_set
+from capsule_lesson.inspection import (capsule_couplings, margin_loss_terms, pair_sources, pixel_votes,
+                                       predict_scores, region_shares, top_two)
 from capsule_lesson.plots.mnist import (
-    capsule_couplings, format_table, pixel_votes, margin_loss_terms, pair_sources, plot_coupling_map,
-    plot_digit_scores, plot_gallery, plot_history, plot_margin_loss, plot_pair_at, plot_pair_examples,
-    plot_score_histograms, plot_scores_at, plot_second_scores, predict_scores, region_shares,
-    top_two, trunk_grid_extent,
+    plot_coupling_map, plot_digit_scores, plot_gallery, plot_history, plot_margin_loss, plot_pair_at,
+    plot_pair_examples, plot_score_histograms, plot_scores_at, plot_second_scores, trunk_grid_extent,
 )
+from capsule_lesson.statistics import format_table
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,7 @@ def test_a_bfloat16_training_run_learns_and_records_its_precision(tmp_path):
 
 
 def test_retraining_setting_names_the_precision_and_the_recorded_time():
-    from capsule_lesson.experiments import expected_training_minutes, retraining_setting
+    from capsule_lesson.reports import expected_training_minutes, retraining_setting
 
     policy = resolve_precision("auto")[0]
     for model in ("cnn", "capsule", "capsule_decoder"):
@@ -80,7 +80,7 @@ def test_retraining_setting_names_the_precision_and_the_recorded_time():
 def test_parity_table_is_the_readme_one_and_compares_three_seeds_each():
     from pathlib import Path
 
-    from capsule_lesson.experiments import parity_report
+    from capsule_lesson.reports import parity_report
 
     table = parity_report()
     rows = [line for line in table.splitlines() if line.startswith("| cnn") or line.startswith("| capsule")]

@@ -3,107 +3,22 @@ read from the shipped training records, and the overlapping-digits test.
 
 Every plotting function takes plain parameters and returns a closed matplotlib Figure whose artists
 hold the plotted numbers (mean lines are labelled ``"<name> mean"`` in ``fig.axes[0].lines``; bar
-heights are ``patch.get_height()``), so tests read exactly what a reader sees. The helpers only
-select, group and format records made by :mod:`capsule_lesson.experiments`; the overlap images come
-from :mod:`capsule_lesson.overlap`.
+heights are ``patch.get_height()``), so tests read exactly what a reader sees. What they draw is
+selected and grouped in :mod:`capsule_lesson.records`; the overlap images come from :mod:`capsule_lesson.overlap`.
 """
-
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import PALETTE
-from ..experiments import select  # noqa: F401  (notebooks 08-12 import it from here)
-from ..statistics import compare_seeds, mean_std, seed_verdict  # noqa: F401  (the notebooks import them from here)
-from .mnist import format_table  # noqa: F401  (notebooks 09, 10 and 12 import it from here)
+from ..records import METRICS, ROUTING_COUNTS, SQUASH_CONFIGS, UPDATES, routing_grid, squash_grid, squash_label
+from . import MODEL_COLOURS, MODEL_LABELS, PALETTE
 
-RECORDS_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "records"
-
-#: The metrics of a training record (:func:`capsule_lesson.experiments.flatten`), with a readable name.
-METRICS = {
-    "test_accuracy": "single-digit test accuracy",
-    "side_top2": "side by side: accuracy A",
-    "side_top2_confident": "side by side: accuracy B",
-    "stacked_top2": "stacked: accuracy A",
-    "stacked_top2_confident": "stacked: accuracy B",
-}
-
-#: The grid of the routing ablation.
-ROUTINGS = (1, 2, 3, 5, 10)
-UPDATES = ("replace", "accumulate")
-
-#: The squash ablation's configurations: (output squash, inner squash); "" is "the same as the output".
-SQUASH_CONFIGS = (("su", ""), ("hinton", ""), ("tanh", ""), ("exp", ""), ("rational", ""), ("none", ""),
-                  ("su", "unit"), ("su", "none"))
-
-MODEL_COLOURS = {"cnn": PALETTE[1], "capsule": PALETTE[0], "capsule_accumulate": PALETTE[2]}
-MODEL_LABELS = {"cnn": "CNN (global pooling)", "capsule": "capsule (replace, article)",
-                "capsule_accumulate": "capsule (accumulate, paper)"}
 UPDATE_COLOURS = {"replace": PALETTE[0], "accumulate": PALETTE[2]}
 
 
 # --------------------------------------------------------------------------------------------------
 # records -> grids and tables
 # --------------------------------------------------------------------------------------------------
-
-def load_rows(records_dir=None):
-    """One flat dict per training record (:func:`capsule_lesson.experiments.flatten`), sorted."""
-    from ..experiments import flatten, load_records
-
-    rows = [flatten(r) for r in load_records(records_dir or RECORDS_DIR)]
-    return sorted(rows, key=lambda r: (r["dataset"], r["model"], str(r["routings"]), str(r["update"]),
-                                       str(r["squash"]), str(r["inner_squash"]), r["seed"]))
-
-
-def values(rows, metric):
-    """``metric`` of each row, as a float array."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    return np.array([float(r[metric]) for r in rows], dtype=float)
-
-
-def routing_grid(rows, metric, dataset="mnist"):
-    """``{(update, routings): per-seed values}`` for the article's squash, every cell of the grid."""
-    return {(u, r): values(select(rows, dataset, routings=r, update=u), metric)
-            for u in UPDATES for r in ROUTINGS}
-
-
-def squash_grid(rows, metric, dataset="mnist"):
-    """``{(squash, inner_squash): per-seed values}`` at 3 routings with the replace rule."""
-    return {(s, i): values(select(rows, dataset, squash=s, inner_squash=i), metric) for s, i in SQUASH_CONFIGS}
-
-
-def squash_label(squash, inner=""):
-    """A short name for a squash configuration."""
-    if not inner:
-        return squash + (" (article)" if squash == "su" else "")
-    return f"{squash}, inner {inner}"
-
-
-def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
-    """Runs that train the *same* network twice: with 1 or 2 routing iterations the update rule is
-    never applied (the logits are updated once at most, from zero, so b = <u, v> either way).
-
-    Returns ``{(routings, seed): {metric: replace value - accumulate value}}`` for ``routings`` in (1, 2)
-    and every seed with a run of each rule; the differences are run-to-run noise of the training hardware.
-    """
-    gaps = {}
-    for r in (1, 2):
-        a = {x["seed"]: x for x in select(rows, dataset, routings=r, update="replace")}
-        b = {x["seed"]: x for x in select(rows, dataset, routings=r, update="accumulate")}
-        for seed in sorted(set(a) & set(b)):
-            gaps[r, seed] = {m: float(a[seed][m]) - float(b[seed][m]) for m in metrics}
-    return gaps
-
-
-def missing_jobs(plan_name, records_dir=None):
-    """The jobs of a plan of :mod:`capsule_lesson.experiments` with no record in ``records_dir``
-    (``<job>.json`` as shipped, or ``<job>/record.json`` as a run folder)."""
-    from ..experiments import has_record, plan
-
-    return [j for j in plan(plan_name) if not has_record(j, records_dir or RECORDS_DIR)]
-
 
 # --------------------------------------------------------------------------------------------------
 # the ablation figures
@@ -122,26 +37,26 @@ def plot_routing_ablation(rows, metric="stacked_top2", dataset="mnist"):
     ± one sample std where a cell has several seeds. Cells without any run say "not run"."""
     grid = routing_grid(rows, metric, dataset)
     fig, ax = plt.subplots(figsize=(8.5, 4.6))
-    xs = np.arange(len(ROUTINGS))
+    xs = np.arange(len(ROUTING_COUNTS))
     means = {}
     for k, update in enumerate(UPDATES):
         offset = (k - 0.5) * 0.22
-        m = np.array([grid[update, r].mean() * 100 if grid[update, r].size else np.nan for r in ROUTINGS])
+        m = np.array([grid[update, r].mean() * 100 if grid[update, r].size else np.nan for r in ROUTING_COUNTS])
         means[update] = m
         ax.plot(xs + offset, m, "-o", color=UPDATE_COLOURS[update], label=f"{update} mean", markersize=7)
     for k, update in enumerate(UPDATES):
         offset = (k - 0.5) * 0.22
-        for x, r in zip(xs, ROUTINGS):
+        for x, r in zip(xs, ROUTING_COUNTS):
             vals = grid[update, r] * 100
             _points(ax, x + offset, vals, UPDATE_COLOURS[update],
-                    label="one seed" if (k == 0 and r == ROUTINGS[0]) else None)
+                    label="one seed" if (k == 0 and r == ROUTING_COUNTS[0]) else None)
             if vals.size > 1:
                 ax.errorbar(x + offset, vals.mean(), yerr=vals.std(ddof=1), fmt="none",
                             ecolor=UPDATE_COLOURS[update], capsize=5, linewidth=1.5)
     all_vals = np.concatenate([v for v in grid.values() if v.size] or [np.array([np.nan])]) * 100
     low, high = (np.nanmin(all_vals), np.nanmax(all_vals)) if np.isfinite(all_vals).any() else (0, 100)
     pad = max(1.0, 0.15 * (high - low))
-    for x, r in zip(xs, ROUTINGS):
+    for x, r in zip(xs, ROUTING_COUNTS):
         absent = [u for u in UPDATES if not grid[u, r].size]
         if len(absent) == len(UPDATES):                      # one label for the whole column
             ax.text(x, (low + high) / 2, "not\nrun", ha="center", va="center", fontsize=11,
@@ -151,7 +66,7 @@ def plot_routing_ablation(rows, metric="stacked_top2", dataset="mnist"):
             k = UPDATES.index(update)
             ax.text(x + (k - 0.5) * 0.3, (low + high) / 2, "not\nrun", ha="center", va="center",
                     fontsize=10, color=UPDATE_COLOURS[update], fontweight="bold")
-    ax.set_xticks(xs, [str(r) for r in ROUTINGS])
+    ax.set_xticks(xs, [str(r) for r in ROUTING_COUNTS])
     ax.set(xlabel="routing iterations r (training and test)", ylabel=f"{METRICS[metric]} (%)",
            ylim=(low - pad, high + pad), title=f"Routing ablation ({dataset}): {METRICS[metric]}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10)   # outside: never hides a dot

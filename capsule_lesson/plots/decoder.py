@@ -8,11 +8,7 @@ linear one), so every figure here is testable without a trained model.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..decoder import dimension_sweep
-
-#: The classic sweep of Sabour et al. (Fig. 4): each dimension moved by -0.25 ... +0.25 in steps of 0.05.
-DELTAS = tuple(np.round(np.arange(-0.25, 0.2501, 0.05), 2))
-
+from ..decoder import DELTAS
 
 def _show(ax, image, title=None):
     ax.imshow(image, cmap="gray_r", vmin=0, vmax=1 if np.max(image) <= 1 else 255)
@@ -59,20 +55,6 @@ def plot_reconstructions(images, redrawn, labels, predicted):
     fig.tight_layout()
     plt.close(fig)
     return fig
-
-
-def sweep_grid(decode, pose, digit, dims=range(16), deltas=DELTAS):
-    """Images ``(len(dims), len(deltas), 28, 28)``: row d moves dimension d of ``pose`` by each delta."""
-    dims = list(dims)
-    poses = np.concatenate([dimension_sweep(pose, d, deltas) for d in dims])
-    images = np.asarray(decode(poses, digit))
-    return images.reshape(len(dims), len(deltas), *images.shape[1:])
-
-
-def dimension_effect(grid):
-    """How much each row's drawing changes: mean |pixel change| between the two ends of the sweep, ``(rows,)``."""
-    grid = np.asarray(grid, dtype=float)
-    return np.abs(grid[:, -1] - grid[:, 0]).mean(axis=(1, 2))
 
 
 def plot_dimension_sweep(grid, deltas=DELTAS, dims=None, title=None):

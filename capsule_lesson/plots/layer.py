@@ -4,19 +4,14 @@ Every function takes plain parameters (what a slider sets) and returns a closed 
 whose plotted data tests can read back (``fig.axes[k].lines``, ``.images``, ``.collections``).
 """
 
-from functools import lru_cache
-
 import matplotlib.patheffects as path_effects
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from ..layers import Capsule
-from ..routing import dynamic_routing
+from ..inspection import DEFAULT_N_IN, layer_parameter_count, mean_couplings, parameter_counts  # noqa: F401
 from . import PALETTE
 
-#: Input-capsule counts for the parameter-count curves: 16, 32, ..., 4096.
-DEFAULT_N_IN = tuple(2 ** k for k in range(4, 13))
 #: Capsule counts of the article's MNIST trunk (an h x w image gives ((h - 4) // 2 - 4) * ((w - 4) // 2 - 4)).
 MNIST_MARKS = (("28×28 digit", 64), ("pair, 56×28 or 28×56", 176))
 
@@ -28,28 +23,6 @@ SHARE_STYLES = {True: dict(color=PALETTE[0], marker="o", linestyle="-", label=r"
 def _finish(fig):
     plt.close(fig)
     return fig
-
-
-@lru_cache(maxsize=512)
-def layer_parameter_count(n_in, input_dim, num_capsule, dim_capsule, share_weights):
-    """``count_params()`` of a real ``Capsule`` layer built for ``(batch, n_in, input_dim)`` inputs.
-
-    The kernel is zero-initialised (the count does not depend on the values, and zeros are cheap
-    to allocate); the layer is dropped right after counting and the result is cached.
-    """
-    layer = Capsule(int(num_capsule), int(dim_capsule), share_weights=bool(share_weights),
-                    kernel_initializer="zeros")
-    layer.build((None, int(n_in), int(input_dim)))
-    count = layer.count_params()
-    del layer
-    return count
-
-
-def parameter_counts(n_in_values=DEFAULT_N_IN, input_dim=128, num_capsule=10, dim_capsule=16):
-    """Parameter counts of real layers: ``{True: shared counts, False: fully connected counts}``."""
-    return {share: np.array([layer_parameter_count(n, input_dim, num_capsule, dim_capsule, share)
-                             for n in n_in_values])
-            for share in (True, False)}
 
 
 def plot_weight_sharing(n_in=6, num_capsule=3):
@@ -118,19 +91,6 @@ def plot_parameter_counts(n_in=176, input_dim=128, num_capsule=10, dim_capsule=1
     ax.legend(loc="upper left", fontsize=10)
     fig.tight_layout()
     return _finish(fig)
-
-
-def mean_couplings(u_hat, labels, label, routings=3):
-    """Couplings c_ij after ``routings`` iterations, averaged over the samples whose label is ``label``.
-
-    ``u_hat``: predictions ``(batch, n_in, n_out, dim)``; returns ``(n_in, n_out)``. The couplings are
-    the ones that produced the output (``c_history[-1]`` of :func:`capsule_lesson.dynamic_routing`).
-    """
-    labels = np.asarray(labels)
-    chosen = np.asarray(u_hat)[labels == label]
-    if len(chosen) == 0:
-        raise ValueError(f"no sample has label {label!r}")
-    return dynamic_routing(chosen, routings=routings).c_history[-1].mean(axis=0)
 
 
 def plot_couplings_before_after(u_hat_before, u_hat_after, labels, label=0, routings=3, groups=None,

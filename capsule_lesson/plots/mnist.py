@@ -3,22 +3,15 @@ digit, test on two), article section 6.
 
 Plotting functions take plain parameters and return a closed matplotlib Figure; the plotted numbers
 are the figure's data (``fig.axes[0].lines[0].get_ydata()``, bar heights ``patch.get_height()``), so the
-tests read exactly what a reader sees. The helpers (:func:`predict_scores`, :func:`pair_sources`,
-:func:`pixel_votes`, :func:`capsule_couplings`, :func:`format_table`) wrap the tested package
-functions; they do not re-implement them.
+tests read exactly what a reader sees. What they draw is computed in :mod:`capsule_lesson.inspection`
+(scores, votes, couplings) and :mod:`capsule_lesson.statistics`.
 """
-
-from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import PALETTE
-
-#: One colour per model, the same in every figure of notebooks 07 and 08.
-MODEL_COLOURS = {"cnn": PALETTE[1], "capsule": PALETTE[0], "capsule_accumulate": PALETTE[2]}
-MODEL_LABELS = {"cnn": "CNN (global pooling)", "capsule": "capsule (replace, article)",
-                "capsule_accumulate": "capsule (accumulate, paper)"}
+from ..inspection import margin_loss_terms, top_two
+from . import MODEL_COLOURS, MODEL_LABELS, PALETTE
 
 
 def _colour(name, i=0):
@@ -33,164 +26,9 @@ def _label(name):
 # helpers
 # --------------------------------------------------------------------------------------------------
 
-def predict_scores(model, images, batch_size=250):
-    """Class scores of ``model`` for uint8 images ``(n, h, w)``, as a NumPy array ``(n, classes)``.
-
-    Calls the model batch by batch (``training=False``), like ``model.predict`` but without
-    ``predict``'s per-shape retracing messages, so notebook outputs stay clean.
-    """
-    import keras
-
-    from ..data import to_model_input
-
-    images = np.asarray(images)
-    if len(images) == 0:
-        raise ValueError("no images to score")
-    out = [keras.ops.convert_to_numpy(model(to_model_input(images[i:i + batch_size]), training=False))
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out)
-
-
-def pair_sources(n, labels, seed=0, layout="side"):
-    """Which two test images make each pair of ``two_digit_test_set(x, labels, seed, layout)``.
-
-    Returns ``(first, second)``: index arrays into the test set, ``first`` on the left (``"side"``) or on
-    top (``"stacked"``). Found by running the package's own ``two_digit_test_set`` on "images" whose one
-    pixel is the image's index, so it stays right if the pairing rule changes.
-    """
-    from ..two_digit import two_digit_test_set
-
-    index_images = np.arange(n, dtype=np.int64).reshape(n, 1, 1)
-    joined, _ = two_digit_test_set(index_images, np.asarray(labels)[:n], seed=seed, layout=layout)
-    flat = joined.reshape(len(joined), 2)
-    return flat[:, 0], flat[:, 1]
-
-
-class CapsuleLook(NamedTuple):
-    """What :func:`capsule_couplings` returns (maps on the trunk's grid, ``(n, grid_h, grid_w, classes)``).
-
-    ``norms``: capsule norms ``(n, classes)``; ``couplings``: c_ij of the last routing iteration;
-    ``evidence``: c_ij <û_{j|i}, v_j/||v_j||>, how much pixel capsule i adds to the length of class
-    capsule j along its final direction (summed over i it gives the projection of s_j on v_j).
-    """
-
-    norms: np.ndarray
-    couplings: np.ndarray
-    evidence: np.ndarray
-
-
-def pixel_votes(model, images, batch_size=100):
-    """The capsule model's votes û_{j|i} = W_j u_i for ``images``: ``(u_hat, grid)`` with ``u_hat`` of shape
-    ``(n, grid_h * grid_w, classes, dim)`` (float32) and ``grid = (grid_h, grid_w)``, the trunk's last
-    feature map. Compute them once and pass ``votes=`` to :func:`capsule_couplings` to try several
-    routing settings without rerunning the convolutions.
-    """
-    import keras
-
-    from ..data import to_model_input
-
-    layer = model.get_layer("digit_capsules")
-    trunk = keras.Model(model.input, model.get_layer("to_capsules").input)
-    votes, grid = [], None
-    for i in range(0, len(images), batch_size):
-        fmap = keras.ops.convert_to_numpy(trunk(to_model_input(images[i:i + batch_size]), training=False))
-        grid = fmap.shape[1:3]
-        u = fmap.reshape(len(fmap), -1, fmap.shape[-1])
-        votes.append(keras.ops.convert_to_numpy(layer.predictions(keras.ops.convert_to_tensor(u))))
-    return np.concatenate(votes), tuple(grid)
-
-
-def capsule_couplings(model, images=None, routings=None, update=None, vote_scale=1.0, batch_size=100,
-                      votes=None):
-    """Re-run the capsule model's routing in NumPy to look inside it.
-
-    The trunk of ``model`` (up to its ``"to_capsules"`` layer) turns each image into pixel capsules;
-    the layer ``"digit_capsules"`` gives the votes û_{j|i} (``Capsule.predictions``; or pass
-    ``votes=pixel_votes(model, images)``); then :func:`capsule_lesson.dynamic_routing` routes them (by
-    default with the layer's own ``routings`` and ``update``; pass others to try them on the same weights).
-    ``vote_scale`` multiplies every û_{j|i} before routing (e.g. ``64 / 176`` turns the sum over a pair's
-    176 pixel capsules into the size of a sum over a single digit's 64: an *average*, as global pooling
-    would take). Returns a :class:`CapsuleLook`; with the defaults its ``norms`` are the model's scores
-    up to float32 round-off.
-    """
-    from ..routing import dynamic_routing
-
-    layer = model.get_layer("digit_capsules")
-    u_hat_all, grid = pixel_votes(model, images, batch_size) if votes is None else votes
-    routings = layer.routings if routings is None else routings
-    update = layer.update if update is None else update
-    norms, couplings, evidence = [], [], []
-    for i in range(0, len(u_hat_all), batch_size):
-        u_hat = u_hat_all[i:i + batch_size] * vote_scale
-        result = dynamic_routing(u_hat, routings=routings, update=update, squash=layer.squash,
-                                 k=layer.squash_k, inner_squash=layer.inner_squash)
-        c = result.c_history[-1]
-        length = np.linalg.norm(result.v, axis=-1)
-        direction = result.v / np.maximum(length, 1e-12)[..., None]
-        shape = (len(u_hat),) + tuple(grid) + (-1,)
-        norms.append(length)
-        couplings.append(c.reshape(shape))
-        evidence.append((c * np.einsum("bijd,bjd->bij", u_hat, direction)).reshape(shape))
-    return CapsuleLook(np.concatenate(norms), np.concatenate(couplings), np.concatenate(evidence))
-
-
-def region_shares(maps, layout, single=8):
-    """Split maps on the trunk's grid ``(n, grid_h, grid_w)`` of a pair into three regions and return
-    each region's share of the total, ``(n, 3)``: cells that see only the first digit, cells that see
-    both (the seam), cells that see only the second digit.
-
-    On a 28-pixel-wide digit the trunk's grid is ``single`` = 8 cells wide, so in the ``"side"`` layout
-    the first 8 columns see only the left digit and the last 8 only the right one (rows for ``"stacked"``).
-    """
-    maps = np.asarray(maps, dtype=np.float64)
-    if layout == "stacked":
-        maps = np.swapaxes(maps, 1, 2)
-    elif layout != "side":
-        raise ValueError(f"unknown layout {layout!r}")
-    cols = maps.sum(axis=1)                                   # (n, grid_w)
-    parts = np.stack([cols[:, :single].sum(1), cols[:, single:-single].sum(1), cols[:, -single:].sum(1)], 1)
-    return parts / parts.sum(1, keepdims=True)
-
-
-def format_table(header, rows, align=None):
-    """A plain-text table: ``header`` and ``rows`` are sequences of strings (or numbers).
-
-    ``align``: one of ``"<"``/``">"`` per column (default: first column left, the others right).
-    """
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    n = len(cells[0])
-    if any(len(r) != n for r in cells):
-        raise ValueError("every row needs as many cells as the header")
-    align = align or ["<"] + [">"] * (n - 1)
-    widths = [max(len(r[k]) for r in cells) for k in range(n)]
-
-    def line(row):
-        return " | ".join(f"{c:{a}{w}}" for c, a, w in zip(row, align, widths)).rstrip()
-
-    rule = "-+-".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
-
-
 # --------------------------------------------------------------------------------------------------
 # notebook 07: the margin loss, training curves, scores
 # --------------------------------------------------------------------------------------------------
-
-def margin_loss_terms(scores, m_plus=0.9, m_minus=0.1, lam=0.25):
-    """The two terms of :func:`capsule_lesson.margin_loss` for one class, as functions of its score.
-
-    Returns ``(present, absent)``: the loss when the class is in the image (target 1) and when it
-    is not (target 0), evaluated by the package's ``MarginLoss`` itself.
-    """
-    import keras
-
-    from ..layers import margin_loss
-
-    s = np.asarray(scores, dtype=np.float32).reshape(-1, 1)
-    loss = margin_loss(m_plus=m_plus, m_minus=m_minus, lam=lam)
-    present = keras.ops.convert_to_numpy(loss.call(np.ones_like(s), s))
-    absent = keras.ops.convert_to_numpy(loss.call(np.zeros_like(s), s))
-    return present.astype(np.float64), absent.astype(np.float64)
-
 
 def plot_margin_loss(m_plus=0.9, m_minus=0.1, lam=0.25, n=201):
     """The margin loss of one class against its score: one line if the class is present, one if absent.
@@ -366,12 +204,6 @@ def plot_pair_examples(images_by_layout, pairs_by_layout, count=4):
     fig.tight_layout()
     plt.close(fig)
     return fig
-
-
-def top_two(scores):
-    """Highest and second-highest score of each row: ``(top1, top2)``."""
-    s = np.sort(np.asarray(scores), axis=1)
-    return s[:, -1], s[:, -2]
 
 
 def plot_second_scores(scores, bins=25, threshold=0.5):
