@@ -20,7 +20,7 @@ from .data import (DataFileError, DatasetNotFoundError, SubsetWarning, load_fash
                    load_mnist, load_mnist_test)
 from .pretrained import PRETRAINED, load_pretrained, pretrained_record
 from .routing import (EM_VARIANCE_PRIOR, ROUTING_UPDATES, ROUTINGS, RoutingResult, coupling_entropy, dynamic_routing,
-                      em_routing, kmeans_routing, route, uniform_routing)
+                      em_routing, em_step, kmeans_routing, route, uniform_routing)
 from .squash import SQUASH_CONSTANTS, SQUASH_VARIANTS, squash
 from .two_digit import (PairAccuracy, SingleAccuracy, found_by_class, one_digit_blank_test_set, pair_accuracies,
                         pair_hits, single_accuracies, two_digit_test_set)
@@ -31,7 +31,7 @@ __all__ = [
     "SQUASH_VARIANTS", "SQUASH_CONSTANTS", "squash",
     "fixed_point_inverse", "inverse_by_bisection", "softmax_aggregate", "aggregation_weights",
     "ROUTING_UPDATES", "RoutingResult", "dynamic_routing", "coupling_entropy",
-    "ROUTINGS", "route", "kmeans_routing", "em_routing", "uniform_routing", "EM_VARIANCE_PRIOR",
+    "ROUTINGS", "route", "kmeans_routing", "em_routing", "em_step", "uniform_routing", "EM_VARIANCE_PRIOR",
     "load_mnist", "load_fashion_mnist", "load_mnist_test", "load_fashion_mnist_test",
     "DataFileError", "DatasetNotFoundError", "SubsetWarning",
     "two_digit_test_set", "pair_accuracies", "PairAccuracy", "found_by_class", "pair_hits",

@@ -165,6 +165,27 @@ def kmeans_routing(u_hat, routings=3, temperature=1.0, squash="su", k=None):
     return _result(unbatched, v_history[-1], b_history, c_history, v_history)
 
 
+def em_step(u_hat, c, variance_prior=EM_VARIANCE_PRIOR):
+    """One M-step of :func:`em_routing` from couplings ``c`` ``(batch, n_in, n_out)``, then the E-step's logits.
+
+    Returns ``(b, objective)``: ``b = log pi_j + log N(û_{j|i}; mu_j, var_j)`` ``(batch, n_in, n_out)`` (softmax
+    over j gives the new couplings) and, per sample, the mixture's log-likelihood plus the prior's log-density
+    at the fitted parameters ``(batch,)`` -- the objective EM never decreases.
+    """
+    n_in = u_hat.shape[1]
+    mass = c.sum(axis=1)                                               # N_j: (batch, n_out)
+    mean = np.einsum("bij,bijd->bjd", c, u_hat) / np.maximum(mass, 1e-30)[..., None]   # mu_j = s_j / N_j
+    deviation = u_hat - mean[:, None]
+    variance = (np.einsum("bij,bijd->bjd", c, deviation ** 2) + variance_prior) / (mass + 1.0)[..., None]
+    log_density = -0.5 * np.sum(np.log(2 * np.pi * variance)[:, None] + deviation ** 2 / variance[:, None],
+                                axis=-1)                               # log N(û_{j|i}; mu_j, var_j)
+    b = np.log(np.maximum(mass / n_in, 1e-30))[:, None] + log_density  # log pi_j + log N
+    top = b.max(axis=-1, keepdims=True)
+    log_likelihood = np.sum(top[..., 0] + np.log(np.sum(np.exp(b - top), axis=-1)), axis=1)
+    log_prior = np.sum(-0.5 * np.log(variance) - 0.5 * variance_prior / variance, axis=(1, 2))
+    return b, log_likelihood + log_prior
+
+
 def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANCE_PRIOR):
     """A Gaussian mixture fitted by EM to the predictions: cluster j sees lower capsule i at û_{j|i}.
 
@@ -187,7 +208,6 @@ def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANC
     if not np.isfinite(variance_prior) or variance_prior <= 0:
         raise ValueError(f"variance_prior must be a finite number > 0, got {variance_prior!r}")
     u_hat, unbatched = _batched_predictions(u_hat)
-    n_in = u_hat.shape[1]
     b = np.zeros(u_hat.shape[:3])
     b_history, c_history, v_history, objective = [], [], [], []
     for r in range(routings):
@@ -198,17 +218,8 @@ def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANC
         v_history.append(squash_fn(s, squash, k=k))
         if r == routings - 1:
             break
-        mass = c.sum(axis=1)                                               # N_j: (batch, n_out)
-        mean = s / np.maximum(mass, 1e-30)[..., None]                      # mu_j
-        deviation = u_hat - mean[:, None]
-        variance = (np.einsum("bij,bijd->bjd", c, deviation ** 2) + variance_prior) / (mass + 1.0)[..., None]
-        log_density = -0.5 * np.sum(np.log(2 * np.pi * variance)[:, None] + deviation ** 2 / variance[:, None],
-                                    axis=-1)                               # log N(û_{j|i}; mu_j, var_j)
-        b = np.log(np.maximum(mass / n_in, 1e-30))[:, None] + log_density  # log pi_j + log N
-        top = b.max(axis=-1, keepdims=True)
-        log_likelihood = np.sum(top[..., 0] + np.log(np.sum(np.exp(b - top), axis=-1)), axis=1)
-        log_prior = np.sum(-0.5 * np.log(variance) - 0.5 * variance_prior / variance, axis=(1, 2))
-        objective.append(log_likelihood + log_prior)
+        b, value = em_step(u_hat, c, variance_prior)
+        objective.append(value)
     return _result(unbatched, v_history[-1], b_history, c_history, v_history, objective if objective else None)
 
 
