@@ -98,6 +98,31 @@ def _shown_iterations(routings, max_panels):
     return sorted(set(np.linspace(0, routings - 1, max_panels).round().astype(int).tolist()))
 
 
+def draw_coupling_heatmap(ax, c, toy, row_labels=True, fontsize=9):
+    """Couplings ``c`` ``(n_in, n_out)`` as a heatmap with their values, the shared part's row marked."""
+    n_in, n_out = c.shape
+    ax.imshow(c, vmin=0, vmax=1, cmap="Blues", aspect="auto")
+    for i in range(n_in):
+        for j in range(n_out):
+            ax.text(j, i, f"{c[i, j]:.2f}", ha="center", va="center", fontsize=fontsize,
+                    color="white" if c[i, j] > 0.6 else "black")
+    ax.set_xticks(range(n_out), toy.upper_names, fontsize=10)
+    ax.set_yticks(range(n_in), toy.lower_names if row_labels else [""] * n_in, fontsize=10)
+    ax.grid(False)
+    ax.axhline(toy.dual - 0.5, color=PALETTE[4], linewidth=2)
+
+
+def draw_dual_couplings(ax, c_history, toy):
+    """The shared part's couplings ``c_history[:, dual, j]`` over the iterations, one line per upper capsule."""
+    iterations = np.arange(1, len(c_history) + 1)
+    for j in range(c_history.shape[-1]):
+        ax.plot(iterations, c_history[:, toy.dual, j], marker="o", markersize=4,
+                color=PALETTE[j % len(PALETTE)], label=toy.upper_names[j])
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"coupling of '{toy.lower_names[toy.dual]}'")
+
+
 def plot_couplings(routings=3, update="replace", squash="su", toy=None, max_panels=4):
     """Heatmaps of c_ij at some iterations, then the dual capsule's couplings per iteration.
 
@@ -107,32 +132,15 @@ def plot_couplings(routings=3, update="replace", squash="su", toy=None, max_pane
     toy = _toy(toy)
     result = dynamic_routing(toy.u_hat, routings=routings, update=update, squash=squash)
     shown = _shown_iterations(routings, max_panels)
-    n_in, n_out = result.c_history.shape[1:]
     fig, axes = plt.subplots(1, len(shown) + 1, figsize=(2.6 * len(shown) + 5.0, 5.2),
                              gridspec_kw=dict(width_ratios=[1] * len(shown) + [2.2]))
     for ax, r in zip(axes[:-1], shown):
-        c = result.c_history[r]
-        ax.imshow(c, vmin=0, vmax=1, cmap="Blues", aspect="auto")
-        for i in range(n_in):
-            for j in range(n_out):
-                ax.text(j, i, f"{c[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                        color="white" if c[i, j] > 0.6 else "black")
+        draw_coupling_heatmap(ax, result.c_history[r], toy, row_labels=ax is axes[0], fontsize=8)
         ax.set_title(f"iteration {r + 1}", fontsize=12)
-        ax.set_xticks(range(n_out), toy.upper_names, fontsize=10)
-        ax.set_yticks(range(n_in), toy.lower_names if ax is axes[0] else [""] * n_in, fontsize=10)
-        ax.grid(False)
-        ax.axhline(toy.dual - 0.5, color=PALETTE[4], linewidth=2)
     axes[0].set_ylabel("lower capsule i")
-    ax = axes[-1]
-    iterations = np.arange(1, routings + 1)
-    for j in range(n_out):
-        ax.plot(iterations, result.c_history[:, toy.dual, j], marker="o", markersize=4,
-                color=PALETTE[j % len(PALETTE)], label=toy.upper_names[j])
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(f"coupling of '{toy.lower_names[toy.dual]}'")
-    ax.set_title(f"'{toy.lower_names[toy.dual]}' over the iterations", fontsize=12)
-    ax.legend(title="upper capsule", fontsize=10)
+    draw_dual_couplings(axes[-1], result.c_history, toy)
+    axes[-1].set_title(f"'{toy.lower_names[toy.dual]}' over the iterations", fontsize=12)
+    axes[-1].legend(title="upper capsule", fontsize=10)
     fig.suptitle(f"couplings $c_{{ij}}$: '{update}' rule, squash '{squash}'", fontsize=14)
     fig.tight_layout()
     return _finish(fig)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..routing import ROUTINGS, route
 from ..routing_family import FAMILY_METRICS, coupling_changes
+from .routing import draw_coupling_heatmap, draw_dual_couplings
 from ..toy import cats_and_dogs
 from . import PALETTE
 
@@ -27,26 +28,10 @@ def plot_family_couplings(routing="dynamic", routings=3, temperature=1.0, toy=No
     shared part's couplings over the iterations (``fig.axes[1].lines[j]``, one per upper capsule)."""
     toy = cats_and_dogs() if toy is None else toy
     result = route(toy.u_hat, routing, routings=routings, **_options(routing, temperature))
-    c = result.c_history[-1]
-    n_in, n_out = c.shape
     fig, (ax_c, ax_e) = plt.subplots(1, 2, figsize=(11, 5.0), gridspec_kw=dict(width_ratios=[1, 1.6]))
-    ax_c.imshow(c, vmin=0, vmax=1, cmap="Blues", aspect="auto")
-    for i in range(n_in):
-        for j in range(n_out):
-            ax_c.text(j, i, f"{c[i, j]:.2f}", ha="center", va="center", fontsize=9,
-                      color="white" if c[i, j] > 0.6 else "black")
-    ax_c.set_xticks(range(n_out), toy.upper_names)
-    ax_c.set_yticks(range(n_in), toy.lower_names)
-    ax_c.axhline(toy.dual - 0.5, color=PALETTE[4], linewidth=2)
-    ax_c.grid(False)
+    draw_coupling_heatmap(ax_c, result.c_history[-1], toy)
     ax_c.set_title(f"couplings after {len(result.c_history)} iteration(s)", fontsize=12)
-    steps = np.arange(1, len(result.c_history) + 1)
-    for j in range(n_out):
-        ax_e.plot(steps, result.c_history[:, toy.dual, j], marker="o", markersize=4,
-                  color=PALETTE[j % len(PALETTE)], label=toy.upper_names[j])
-    ax_e.set_ylim(-0.03, 1.03)
-    ax_e.set_xlabel("iteration")
-    ax_e.set_ylabel(f"coupling of '{toy.lower_names[toy.dual]}'")
+    draw_dual_couplings(ax_e, result.c_history, toy)
     ax_e.legend(title="upper capsule", fontsize=10, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     detail = f", temperature {temperature:g}" if routing == "kmeans" else ""
     fig.suptitle(f"{routing} routing on the toy{detail}", fontsize=14)
