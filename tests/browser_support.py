@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,13 @@ def cjk_rendering(page, selector: str) -> dict:
         "not_boxes": bool(pictures) and pictures[0] != pictures[2] and pictures[1] != pictures[2],
         "font_family": page.evaluate("sel => getComputedStyle(document.querySelector(sel)).fontFamily", selector),
     }
+
+
+def load_tool(name):
+    """A module of the repository's tools/ folder (``classroom``, ``build_site``), imported by name."""
+    tools = str(Path(__file__).resolve().parent.parent / "tools")
+    sys.path.insert(0, tools)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(tools)

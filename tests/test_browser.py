@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_BROWSER, needs_browser
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_BROWSER, load_tool, needs_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -359,18 +359,11 @@ def test_slider_redraws_plot_in_jupyterlab(lab, browser, notebook, label, which)
 CLASSROOM = [("03_squash.ipynb", "x1", ".widget-interact"), ("11_what_capsules_encode.ipynb", "dim 0", ".widget-vbox")]
 
 
-def load_classroom():
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import classroom
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
-    return classroom
 
 
 def test_classroom_notebook_keeps_only_the_sliders():
     """The sliders-only notebook: title, the sections with sliders, the sliders; other code runs hidden."""
-    classroom = load_classroom()
+    classroom = load_tool("classroom")
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Title\n\nLong introduction."),
@@ -399,7 +392,7 @@ def test_classroom_notebook_keeps_only_the_sliders():
 
 def test_classroom_selects_slider_cells_by_tag_where_the_notebook_tags_them():
     """With a ``slider`` tag anywhere in the notebook, exactly the tagged cells are shown (detection is the fallback)."""
-    classroom = load_classroom()
+    classroom = load_tool("classroom")
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Title"),
@@ -422,7 +415,7 @@ def test_classroom_finds_every_slider_without_stored_outputs(path):
     """Classroom mode finds the same slider cells in a notebook whose outputs were cleared (by source, or tag)."""
     import copy
 
-    classroom = load_classroom()
+    classroom = load_tool("classroom")
     nb = nbformat.read(path, as_version=4)
     stored = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
               and any(WIDGET_MIME_VIEW in out.get("data", {}) for out in c.get("outputs", []))]
@@ -446,7 +439,7 @@ def test_classroom_mode_serves_only_the_sliders(request, notebook, label, holder
     Where Chromium is available the page is opened in it and the slider is moved, as in class.
     """
     nb_path = NOTEBOOKS / notebook
-    classroom = load_classroom()
+    classroom = load_tool("classroom")
     expected = classroom.classroom_notebook(nbformat.read(nb_path, as_version=4))
     n_widgets = sum(classroom.is_widget_cell(c) for c in expected.cells)
     assert n_widgets >= 1

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, CJK_FONTS, cjk_rendering, needs_browser
+from browser_support import CHROMIUM, CHROMIUM_ARGS, CJK_FONTS, cjk_rendering, load_tool, needs_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -26,13 +26,6 @@ GUIDES = {"docs/teaching.html": "Teacher's guide", "docs/glossary.html": "Glossa
 CJK_FALLBACK_CSS = ", ".join(f'"{font}"' for font in CJK_FONTS) + ", sans-serif"
 
 
-def load_build_site():
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import build_site
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
-    return build_site
 
 
 class Page(HTMLParser):
@@ -140,7 +133,7 @@ def test_guides_are_pages_linked_from_the_contents_page(pages, sources):
 
 def test_contents_page_cites_the_article_headings(pages):
     """Each notebook's line names the article's headings the teacher's guide maps to it; the headings are listed."""
-    build_site = load_build_site()
+    build_site = load_tool("build_site")
     rows = build_site.article_map(ROOT / build_site.HEADING_MAP)
     assert len(rows) >= 10
     text = re.sub(r"\s+", " ", " ".join(pages["index.html"].text))
