@@ -14,11 +14,23 @@ from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, margin_loss
 NUM_CLASSES = 10
 
 
-def conv_trunk(inputs):
-    """Conv 64 -> Conv 64 -> AvgPool 2 -> Conv 128 -> Conv 128 (3x3, ReLU, no padding)."""
+DOWNSAMPLES = ("avgpool", "stride", "none")
+
+
+def conv_trunk(inputs, *, downsample="avgpool"):
+    """Conv 64 -> Conv 64 -> AvgPool 2 -> Conv 128 -> Conv 128 (3x3, ReLU, no padding).
+
+    ``downsample``: how the trunk halves its feature maps after ``conv2``. ``"avgpool"`` (the article's) pools
+    2x2; ``"stride"`` gives ``conv2`` a stride of 2 instead (the same map sizes and parameters, no pooling layer;
+    the article's 池化好不好 calls the two similar); ``"none"`` keeps the full resolution (about 6x more
+    pixel capsules for the capsule model, the same parameter count for both models).
+    """
+    if downsample not in DOWNSAMPLES:
+        raise ValueError(f"unknown downsample {downsample!r}; choose one of {', '.join(DOWNSAMPLES)}")
     x = layers.Conv2D(64, 3, activation="relu", name="conv1")(inputs)
-    x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
-    x = layers.AveragePooling2D(2, name="pool")(x)
+    x = layers.Conv2D(64, 3, strides=2 if downsample == "stride" else 1, activation="relu", name="conv2")(x)
+    if downsample == "avgpool":
+        x = layers.AveragePooling2D(2, name="pool")(x)
     x = layers.Conv2D(128, 3, activation="relu", name="conv3")(x)
     return layers.Conv2D(128, 3, activation="relu", name="conv4")(x)
 
@@ -33,10 +45,13 @@ def compile_for_article(model, learning_rate=1e-3):
     return model
 
 
-def cnn_baseline(compile=True):
-    """Trunk -> GlobalAveragePooling2D -> Dense 128 ReLU -> Dense 10 sigmoid (276,810 parameters)."""
+def cnn_baseline(compile=True, *, downsample="avgpool"):
+    """Trunk -> GlobalAveragePooling2D -> Dense 128 ReLU -> Dense 10 sigmoid (276,810 parameters).
+
+    ``downsample``: see :func:`conv_trunk`.
+    """
     inputs = keras.Input((None, None, 1), name="image")
-    x = conv_trunk(inputs)
+    x = conv_trunk(inputs, downsample=downsample)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="sigmoid", name="scores", dtype="float32")(x)
@@ -44,23 +59,24 @@ def cnn_baseline(compile=True):
     return compile_for_article(model) if compile else model
 
 
-def digit_capsules(inputs, **capsule_settings):
+def digit_capsules(inputs, *, downsample="avgpool", **capsule_settings):
     """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16): ``(batch, 10, 16)``.
 
-    ``capsule_settings``: keyword arguments of :class:`capsule_lesson.Capsule` (``routing``, ``routings``,
-    ``update``, ``squash``, ``inner_squash``, ``temperature``, ...); its defaults are the article's.
+    ``downsample``: see :func:`conv_trunk`. ``capsule_settings``: keyword arguments of
+    :class:`capsule_lesson.Capsule` (``routing``, ``routings``, ``update``, ``squash``, ``inner_squash``,
+    ``temperature``, ...); its defaults are the article's.
     """
-    x = FeatureMapToCapsules(name="to_capsules")(conv_trunk(inputs))
+    x = FeatureMapToCapsules(name="to_capsules")(conv_trunk(inputs, downsample=downsample))
     return Capsule(NUM_CLASSES, 16, share_weights=True, name="digit_capsules", **capsule_settings)(x)
 
 
-def capsule_model(*, compile=True, **capsule_settings):
+def capsule_model(*, compile=True, downsample="avgpool", **capsule_settings):
     """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16) -> norms (279,488 parameters).
 
-    ``capsule_settings``: as for :func:`digit_capsules`.
+    ``downsample`` and ``capsule_settings``: as for :func:`digit_capsules`.
     """
     inputs = keras.Input((None, None, 1), name="image")
-    x = digit_capsules(inputs, **capsule_settings)
+    x = digit_capsules(inputs, downsample=downsample, **capsule_settings)
     outputs = CapsuleLength(name="scores", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="capsule_model")
     return compile_for_article(model) if compile else model
