@@ -80,3 +80,93 @@ def _check_iterations(iterations):
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
     return int(iterations)
+
+
+def make_cloud(n_clusters=3, spread=0.4, seed=0, n_points=60, box=3.0):
+    """A 2-D point cloud: ``n_clusters`` Gaussian blobs of unequal size.
+
+    Centres are uniform in ``[-box, box]^2``; cluster sizes follow a Dirichlet draw (every cluster gets at least
+    two points); each blob has standard deviation ``spread``. Returns ``(points (n, 2), labels (n,), centres)``.
+    """
+    if n_clusters < 1 or n_points < 2 * n_clusters:
+        raise ValueError(f"need n_clusters >= 1 and n_points >= 2 * n_clusters, got {n_clusters}, {n_points}")
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-box, box, size=(n_clusters, 2))
+    share = rng.dirichlet(np.full(n_clusters, 2.0))
+    sizes = 2 + rng.multinomial(n_points - 2 * n_clusters, share)
+    labels = np.repeat(np.arange(n_clusters), sizes)
+    points = centres[labels] + spread * rng.standard_normal((n_points, 2))
+    return points, labels, centres
+
+
+def steps_to_converge(points, scale=1.0, tol=1e-6, max_iterations=300):
+    """First n with ``||x_{n+1} - x_n|| < tol`` for the iteration started at the mean; ``max_iterations``
+    if it has not settled by then."""
+    xs = softmax_aggregate(points, max_iterations, scale)
+    moves = np.linalg.norm(np.diff(xs, axis=0), axis=1)
+    settled = np.flatnonzero(moves < tol)
+    return int(settled[0]) if settled.size else int(max_iterations)
+
+
+def jacobian(x, points, scale=1.0):
+    """Derivative of the map ``x -> sum_i w_i(x) x_i`` at x: ``scale * (sum_i w_i x_i x_i^T - m m^T)``, where
+    ``m = sum_i w_i x_i``; a weighted covariance of the points, so symmetric with eigenvalues >= 0."""
+    w = aggregation_weights(x, points, scale)
+    m = w @ points
+    return scale * ((points * w[:, None]).T @ points - np.outer(m, m))
+
+
+def critical_scale(points):
+    """``1 / (largest eigenvalue of the points' covariance)``: the scale at which the map's derivative at the
+    mean reaches 1, so the mean stops attracting the iteration (a first-order estimate)."""
+    return 1.0 / np.linalg.eigvalsh(np.cov(points.T, bias=True)).max()
+
+
+def energy(x, points, scale=1.0):
+    """``E(x) = ||x||^2 / 2 - (1/scale) log sum_i exp(scale <x, x_i>)``: never increases along the iteration."""
+    logits = scale * (points @ x)
+    top = logits.max()
+    return 0.5 * float(x @ x) - (top + np.log(np.exp(logits - top).sum())) / scale
+
+
+def errors(x, iterations):
+    """``|y_n - y*|`` for n = 0..iterations (shape ``(iterations + 1, *x.shape)``)."""
+    return np.abs(fixed_point_inverse(x, iterations) - inverse_by_bisection(x))
+
+
+def observed_contraction(x, iterations=400, floor=1e-7):
+    """The measured ratio ``|e_{n+1}| / |e_n|`` at the last step where the error is still above ``floor``.
+
+    For a contraction with derivative ``g'(y*) = sin(y*)`` this tends to ``|sin(y*)|``. Returns ``nan`` when
+    the very first error is already below ``floor`` (the start ``y_0 = x`` happened to be the answer).
+    """
+    e = errors(float(x), iterations)
+    usable = np.flatnonzero(e[1:] > floor)  # pairs (e_n, e_{n+1}) with e_{n+1} above the floor
+    if usable.size == 0 or e[0] <= floor:
+        return float("nan")
+    n = usable[-1]
+    return float(e[n + 1] / e[n])
+
+
+def steps_to_tolerance(x, tol=1e-6, max_iterations=500):
+    """Smallest n with ``|y_n - y*| < tol`` for each x; ``max_iterations + 1`` where it never gets there."""
+    e = errors(np.asarray(x, dtype=np.float64), max_iterations)
+    reached = e < tol
+    return np.where(reached.any(axis=0), reached.argmax(axis=0), max_iterations + 1)
+
+
+def unrolled_derivative(x, steps):
+    """``dy_n/dx`` of the unrolled iteration, by the chain rule ``d_{n+1} = 1 + sin(y_n) d_n``, ``d_0 = 1``.
+
+    A NumPy check of what automatic differentiation gives for the unrolled network.
+    """
+    ys = fixed_point_inverse(x, steps)
+    d = np.ones_like(ys[0])
+    for n in range(steps):
+        d = 1.0 + np.sin(ys[n]) * d
+    return d
+
+
+def implicit_derivative(x):
+    """``dy/dx = 1 / (1 - sin y*)`` of the exact inverse (implicit function theorem on ``x = y + cos y``)."""
+    return 1.0 / (1.0 - np.sin(inverse_by_bisection(x)))

@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 
 from .records import flatten, load_records, select
-from .routing import ROUTINGS, route
+from .routing import ROUTINGS, coupling_entropy, dynamic_routing, route
 from .statistics import compare_seeds, mean_std
 
 #: Records of the capsule model trained with each routing (article's recipe, mixed bfloat16, 3 seeds).
@@ -131,3 +131,22 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def rule_curves(u_hat, max_routings=30, squash="su"):
+    """For each update rule: coupling entropy and ||v_r - v_{r-1}|| for r = 1..max_routings.
+
+    One run of ``max_routings`` iterations contains every shorter run as its beginning, so
+    ``c_history[r - 1]`` and ``v_history[r - 1]`` are the couplings and output of an r-routing layer
+    (true for the article's loop, which uses the same squash in every iteration).
+    Returns ``{update: (entropy, change)}``; ``change[0]`` is NaN (there is no v_0).
+    """
+    curves = {}
+    for update in ("replace", "accumulate"):
+        result = dynamic_routing(u_hat, routings=max_routings, update=update, squash=squash)
+        entropy = np.array([coupling_entropy(c) for c in result.c_history])
+        change = np.full(max_routings, np.nan)
+        steps = np.diff(result.v_history, axis=0).reshape(max_routings - 1, -1)
+        change[1:] = np.linalg.norm(steps, axis=-1)
+        curves[update] = (entropy, change)
+    return curves

@@ -109,3 +109,39 @@ def squash(x, variant="hinton", axis=-1, k=None):
     if xp is np:
         finite_result(squashed, "squash", f"the squared norm of vectors this long overflows {x.dtype}: rescale the input")
     return squashed
+
+
+def effective_k(variant, k):
+    """The constant that ``variant`` really uses: ``k`` for "hinton"/"su", ``None`` (ignored) otherwise."""
+    return None if variant not in SQUASH_CONSTANTS or k is None else float(k)
+
+
+def output_norm(variant, input_norm, k=None, direction=(1.0, 0.0)):
+    """``||squash(r * direction)||`` for every ``r`` in ``input_norm``.
+
+    ``k`` is ignored for variants without a constant (see :func:`effective_k`).
+    """
+    r = np.asarray(input_norm, dtype=np.float64)
+    d = np.asarray(direction, dtype=np.float64)
+    d = d / np.linalg.norm(d)
+    x = r[..., None] * d                      # vectors of length r along d
+    return np.linalg.norm(squash(x, variant, k=effective_k(variant, k)), axis=-1)
+
+
+def output_norm_slope(variant, input_norm, k=None, h=1e-5):
+    """d||squash(x)|| / d||x||, by central differences (one-sided where ``r < h``)."""
+    r = np.asarray(input_norm, dtype=np.float64)
+    lo = np.maximum(r - h, 0.0)
+    hi = r + h
+    return (output_norm(variant, hi, k) - output_norm(variant, lo, k)) / (hi - lo)
+
+
+def fixed_point_roots(k):
+    """Positive input norms where ``||x||^2 / (k + ||x||^2) = ||x||``, i.e. roots of r^2 - r + k = 0.
+
+    Real only when ``k <= 1/4``; returns an empty array otherwise.
+    """
+    disc = 1.0 - 4.0 * float(k)
+    if disc < 0:
+        return np.array([])
+    return np.unique(np.array([(1 - np.sqrt(disc)) / 2, (1 + np.sqrt(disc)) / 2]))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from capsule_lesson import fixed_point_inverse, inverse_by_bisection
+from capsule_lesson import appetisers
 from capsule_lesson.plots import fixed_point as fp
 
 
@@ -63,19 +64,19 @@ def test_plot_trajectories_lines_and_limits():
 def test_observed_contraction_matches_sin_y_star():
     for y_star in [0.5, 1.0, -0.8, 4.0]:
         x = y_star + np.cos(y_star)
-        assert fp.observed_contraction(x) == pytest.approx(abs(np.sin(y_star)), abs=2e-3)
+        assert appetisers.observed_contraction(x) == pytest.approx(abs(np.sin(y_star)), abs=2e-3)
     # y* = 0: g'(y*) = 0, convergence faster than any fixed ratio
-    assert fp.observed_contraction(1.0) < 0.01
+    assert appetisers.observed_contraction(1.0) < 0.01
     # y* = x - cos(y*) = x when cos(y*) = 0: at x = -pi/2 the start y_0 = x is exact, nothing to measure
-    assert np.isnan(fp.observed_contraction(-np.pi / 2))
+    assert np.isnan(appetisers.observed_contraction(-np.pi / 2))
 
 
 def test_steps_to_tolerance_slow_where_sin_is_near_one():
-    fast = fp.steps_to_tolerance(2.0)           # |sin y*| ~ 0.15
-    slow = fp.steps_to_tolerance(-2.0)          # |sin y*| ~ 0.98
+    fast = appetisers.steps_to_tolerance(2.0)           # |sin y*| ~ 0.15
+    slow = appetisers.steps_to_tolerance(-2.0)          # |sin y*| ~ 0.98
     assert fast < 20
     assert slow == 501                          # capped
-    assert np.all(fp.steps_to_tolerance(np.array([2.0, -2.0]), max_iterations=50) == [fast, 51])
+    assert np.all(appetisers.steps_to_tolerance(np.array([2.0, -2.0]), max_iterations=50) == [fast, 51])
 
 
 def test_plot_speed_map_data():
@@ -94,19 +95,19 @@ def test_unrolled_derivative_matches_finite_differences_and_tends_to_implicit():
     h = 1e-6
     for steps in [1, 3, 7]:
         numeric = (fixed_point_inverse(x + h, steps)[-1] - fixed_point_inverse(x - h, steps)[-1]) / (2 * h)
-        np.testing.assert_allclose(fp.unrolled_derivative(x, steps), numeric, rtol=1e-6)
+        np.testing.assert_allclose(appetisers.unrolled_derivative(x, steps), numeric, rtol=1e-6)
     # one step: y_1 = x - cos x, so dy_1/dx = 1 + sin x
-    np.testing.assert_allclose(fp.unrolled_derivative(x, 1), 1 + np.sin(x))
-    np.testing.assert_allclose(fp.unrolled_derivative(x, 200), fp.implicit_derivative(x), rtol=1e-8)
-    assert not np.allclose(fp.unrolled_derivative(x, 3), fp.implicit_derivative(x), rtol=1e-3)
+    np.testing.assert_allclose(appetisers.unrolled_derivative(x, 1), 1 + np.sin(x))
+    np.testing.assert_allclose(appetisers.unrolled_derivative(x, 200), appetisers.implicit_derivative(x), rtol=1e-8)
+    assert not np.allclose(appetisers.unrolled_derivative(x, 3), appetisers.implicit_derivative(x), rtol=1e-3)
 
 
 def test_plot_unrolled_gradients_one_line_per_entry_plus_implicit():
     x = np.linspace(-3, 3, 101)
-    derivs = {n: fp.unrolled_derivative(x, n) for n in (1, 5)}
-    fig = _render(fp.plot_unrolled_gradients(x, derivs, fp.implicit_derivative(x)))
+    derivs = {n: appetisers.unrolled_derivative(x, n) for n in (1, 5)}
+    fig = _render(fp.plot_unrolled_gradients(x, derivs, appetisers.implicit_derivative(x)))
     lines = fig.axes[0].lines
     assert len(lines) == 3
     np.testing.assert_allclose(lines[0].get_ydata(), derivs[1])
-    np.testing.assert_allclose(lines[2].get_ydata(), fp.implicit_derivative(x))
+    np.testing.assert_allclose(lines[2].get_ydata(), appetisers.implicit_derivative(x))
     assert not np.allclose(lines[0].get_ydata(), lines[1].get_ydata())

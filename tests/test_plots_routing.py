@@ -5,6 +5,7 @@ import pytest
 
 from capsule_lesson import coupling_entropy, dynamic_routing
 from capsule_lesson.plots import routing as pr
+from capsule_lesson.routing_family import rule_curves
 from capsule_lesson.toy import cats_and_dogs
 
 matplotlib.use("Agg")
@@ -98,7 +99,7 @@ def test_couplings_differ_between_update_rules():
 
 
 def test_rule_curves_measure_the_claims():
-    curves = pr.rule_curves(TOY.u_hat, max_routings=30)
+    curves = rule_curves(TOY.u_hat, max_routings=30)
     (h_rep, d_rep), (h_acc, d_acc) = curves["replace"], curves["accumulate"]
     assert h_rep.shape == h_acc.shape == (30,)
     np.testing.assert_allclose([h_rep[0], h_acc[0]], np.log(3))
@@ -110,7 +111,7 @@ def test_rule_curves_measure_the_claims():
 def test_rule_comparison_lines_and_sliders():
     base = pr.plot_rule_comparison(max_routings=30, squash="su", scale=1.0, toy=TOY)
     ax_h, ax_d = base.axes
-    curves = pr.rule_curves(TOY.u_hat, max_routings=30)
+    curves = rule_curves(TOY.u_hat, max_routings=30)
     np.testing.assert_allclose(ax_h.lines[0].get_ydata(), curves["replace"][0])
     np.testing.assert_allclose(ax_h.lines[1].get_ydata(), curves["accumulate"][0])
     d = ax_d.lines[0].get_ydata()

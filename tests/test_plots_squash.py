@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 from capsule_lesson import SQUASH_CONSTANTS, SQUASH_VARIANTS
-from capsule_lesson.plots.squash import (
-    effective_k, fixed_point_roots, output_norm, output_norm_slope, plot_fixed_points,
-    plot_norm_curves, plot_squash_arrow,
-)
+from capsule_lesson.plots.squash import plot_fixed_points, plot_norm_curves, plot_squash_arrow
+from capsule_lesson.squash import effective_k, fixed_point_roots, output_norm, output_norm_slope
 
 
 def analytic_norm(variant, r, k=None):

@@ -8,55 +8,8 @@ Every plotting function returns a closed matplotlib Figure (and, where useful, t
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..appetisers import aggregation_weights, softmax_aggregate
+from ..appetisers import aggregation_weights, critical_scale, make_cloud, softmax_aggregate, steps_to_converge
 from . import PALETTE
-
-
-def make_cloud(n_clusters=3, spread=0.4, seed=0, n_points=60, box=3.0):
-    """A 2-D point cloud: ``n_clusters`` Gaussian blobs of unequal size.
-
-    Centres are uniform in ``[-box, box]^2``; cluster sizes follow a Dirichlet draw (every cluster gets at least
-    two points); each blob has standard deviation ``spread``. Returns ``(points (n, 2), labels (n,), centres)``.
-    """
-    if n_clusters < 1 or n_points < 2 * n_clusters:
-        raise ValueError(f"need n_clusters >= 1 and n_points >= 2 * n_clusters, got {n_clusters}, {n_points}")
-    rng = np.random.default_rng(seed)
-    centres = rng.uniform(-box, box, size=(n_clusters, 2))
-    share = rng.dirichlet(np.full(n_clusters, 2.0))
-    sizes = 2 + rng.multinomial(n_points - 2 * n_clusters, share)
-    labels = np.repeat(np.arange(n_clusters), sizes)
-    points = centres[labels] + spread * rng.standard_normal((n_points, 2))
-    return points, labels, centres
-
-
-def steps_to_converge(points, scale=1.0, tol=1e-6, max_iterations=300):
-    """First n with ``||x_{n+1} - x_n|| < tol`` for the iteration started at the mean; ``max_iterations``
-    if it has not settled by then."""
-    xs = softmax_aggregate(points, max_iterations, scale)
-    moves = np.linalg.norm(np.diff(xs, axis=0), axis=1)
-    settled = np.flatnonzero(moves < tol)
-    return int(settled[0]) if settled.size else int(max_iterations)
-
-
-def jacobian(x, points, scale=1.0):
-    """Derivative of the map ``x -> sum_i w_i(x) x_i`` at x: ``scale * (sum_i w_i x_i x_i^T - m m^T)``, where
-    ``m = sum_i w_i x_i``; a weighted covariance of the points, so symmetric with eigenvalues >= 0."""
-    w = aggregation_weights(x, points, scale)
-    m = w @ points
-    return scale * ((points * w[:, None]).T @ points - np.outer(m, m))
-
-
-def critical_scale(points):
-    """``1 / (largest eigenvalue of the points' covariance)``: the scale at which the map's derivative at the
-    mean reaches 1, so the mean stops attracting the iteration (a first-order estimate)."""
-    return 1.0 / np.linalg.eigvalsh(np.cov(points.T, bias=True)).max()
-
-
-def energy(x, points, scale=1.0):
-    """``E(x) = ||x||^2 / 2 - (1/scale) log sum_i exp(scale <x, x_i>)``: never increases along the iteration."""
-    logits = scale * (points @ x)
-    top = logits.max()
-    return 0.5 * float(x @ x) - (top + np.log(np.exp(logits - top).sum())) / scale
 
 
 #: Colours for the clusters (the first four palette colours are kept for the markers of x).

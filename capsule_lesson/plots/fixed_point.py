@@ -9,54 +9,11 @@ from the tested package function :func:`capsule_lesson.fixed_point_inverse`; the
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..appetisers import fixed_point_inverse, inverse_by_bisection
+from ..appetisers import fixed_point_inverse, inverse_by_bisection, steps_to_tolerance
 from . import PALETTE
 
 #: Errors below this are at the accuracy of the bisection reference, not a property of the iteration.
 ERROR_FLOOR = 1e-11
-
-
-def errors(x, iterations):
-    """``|y_n - y*|`` for n = 0..iterations (shape ``(iterations + 1, *x.shape)``)."""
-    return np.abs(fixed_point_inverse(x, iterations) - inverse_by_bisection(x))
-
-
-def observed_contraction(x, iterations=400, floor=1e-7):
-    """The measured ratio ``|e_{n+1}| / |e_n|`` at the last step where the error is still above ``floor``.
-
-    For a contraction with derivative ``g'(y*) = sin(y*)`` this tends to ``|sin(y*)|``. Returns ``nan`` when
-    the very first error is already below ``floor`` (the start ``y_0 = x`` happened to be the answer).
-    """
-    e = errors(float(x), iterations)
-    usable = np.flatnonzero(e[1:] > floor)  # pairs (e_n, e_{n+1}) with e_{n+1} above the floor
-    if usable.size == 0 or e[0] <= floor:
-        return float("nan")
-    n = usable[-1]
-    return float(e[n + 1] / e[n])
-
-
-def steps_to_tolerance(x, tol=1e-6, max_iterations=500):
-    """Smallest n with ``|y_n - y*| < tol`` for each x; ``max_iterations + 1`` where it never gets there."""
-    e = errors(np.asarray(x, dtype=np.float64), max_iterations)
-    reached = e < tol
-    return np.where(reached.any(axis=0), reached.argmax(axis=0), max_iterations + 1)
-
-
-def unrolled_derivative(x, steps):
-    """``dy_n/dx`` of the unrolled iteration, by the chain rule ``d_{n+1} = 1 + sin(y_n) d_n``, ``d_0 = 1``.
-
-    A NumPy check of what automatic differentiation gives for the unrolled network.
-    """
-    ys = fixed_point_inverse(x, steps)
-    d = np.ones_like(ys[0])
-    for n in range(steps):
-        d = 1.0 + np.sin(ys[n]) * d
-    return d
-
-
-def implicit_derivative(x):
-    """``dy/dx = 1 / (1 - sin y*)`` of the exact inverse (implicit function theorem on ``x = y + cos y``)."""
-    return 1.0 / (1.0 - np.sin(inverse_by_bisection(x)))
 
 
 def plot_fixed_point(x=0.5, iterations=5):

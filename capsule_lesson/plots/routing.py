@@ -7,7 +7,8 @@ whose plotted data tests can read back (``fig.axes[k].lines``, ``.collections``,
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..routing import coupling_entropy, dynamic_routing
+from ..routing import dynamic_routing
+from ..routing_family import rule_curves
 from ..toy import cats_and_dogs
 from . import PALETTE
 
@@ -144,25 +145,6 @@ def plot_couplings(routings=3, update="replace", squash="su", toy=None, max_pane
     fig.suptitle(f"couplings $c_{{ij}}$: '{update}' rule, squash '{squash}'", fontsize=14)
     fig.tight_layout()
     return _finish(fig)
-
-
-def rule_curves(u_hat, max_routings=30, squash="su"):
-    """For each update rule: coupling entropy and ||v_r - v_{r-1}|| for r = 1..max_routings.
-
-    One run of ``max_routings`` iterations contains every shorter run as its beginning, so
-    ``c_history[r - 1]`` and ``v_history[r - 1]`` are the couplings and output of an r-routing layer
-    (true for the article's loop, which uses the same squash in every iteration).
-    Returns ``{update: (entropy, change)}``; ``change[0]`` is NaN (there is no v_0).
-    """
-    curves = {}
-    for update in ("replace", "accumulate"):
-        result = dynamic_routing(u_hat, routings=max_routings, update=update, squash=squash)
-        entropy = np.array([coupling_entropy(c) for c in result.c_history])
-        change = np.full(max_routings, np.nan)
-        steps = np.diff(result.v_history, axis=0).reshape(max_routings - 1, -1)
-        change[1:] = np.linalg.norm(steps, axis=-1)
-        curves[update] = (entropy, change)
-    return curves
 
 
 def plot_rule_comparison(max_routings=30, squash="su", scale=1.0, toy=None):

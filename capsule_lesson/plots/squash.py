@@ -11,36 +11,12 @@ data, e.g. ``fig.axes[0].lines[0].get_ydata()``.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..squash import SQUASH_CONSTANTS, SQUASH_VARIANTS, squash
+from ..squash import (SQUASH_CONSTANTS, SQUASH_VARIANTS, effective_k, fixed_point_roots, output_norm,
+                      output_norm_slope, squash)
 from . import PALETTE
 
 #: One fixed colour per variant, so every figure of the notebook uses the same legend colours.
 VARIANT_COLOURS = dict(zip(SQUASH_VARIANTS, PALETTE))
-
-
-def effective_k(variant, k):
-    """The constant that ``variant`` really uses: ``k`` for "hinton"/"su", ``None`` (ignored) otherwise."""
-    return None if variant not in SQUASH_CONSTANTS or k is None else float(k)
-
-
-def output_norm(variant, input_norm, k=None, direction=(1.0, 0.0)):
-    """``||squash(r * direction)||`` for every ``r`` in ``input_norm``.
-
-    ``k`` is ignored for variants without a constant (see :func:`effective_k`).
-    """
-    r = np.asarray(input_norm, dtype=np.float64)
-    d = np.asarray(direction, dtype=np.float64)
-    d = d / np.linalg.norm(d)
-    x = r[..., None] * d                      # vectors of length r along d
-    return np.linalg.norm(squash(x, variant, k=effective_k(variant, k)), axis=-1)
-
-
-def output_norm_slope(variant, input_norm, k=None, h=1e-5):
-    """d||squash(x)|| / d||x||, by central differences (one-sided where ``r < h``)."""
-    r = np.asarray(input_norm, dtype=np.float64)
-    lo = np.maximum(r - h, 0.0)
-    hi = r + h
-    return (output_norm(variant, hi, k) - output_norm(variant, lo, k)) / (hi - lo)
 
 
 def _label(variant, k):
@@ -83,17 +59,6 @@ def plot_norm_curves(variants=SQUASH_VARIANTS, ks=None, r_max=4.0, r_min=0.0, n=
     fig.tight_layout()
     plt.close(fig)
     return fig
-
-
-def fixed_point_roots(k):
-    """Positive input norms where ``||x||^2 / (k + ||x||^2) = ||x||``, i.e. roots of r^2 - r + k = 0.
-
-    Real only when ``k <= 1/4``; returns an empty array otherwise.
-    """
-    disc = 1.0 - 4.0 * float(k)
-    if disc < 0:
-        return np.array([])
-    return np.unique(np.array([(1 - np.sqrt(disc)) / 2, (1 + np.sqrt(disc)) / 2]))
 
 
 def plot_fixed_points(ks=(0.1, 0.25, 0.5, 1.0), r_max=1.5, n=301):
