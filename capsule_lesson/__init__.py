@@ -13,8 +13,8 @@ with quiet_native_stderr():
 
 from .appetisers import aggregation_weights, fixed_point_inverse, inverse_by_bisection, softmax_aggregate
 from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, MarginLoss, margin_loss
-from .models import capsule_model, cnn_baseline
-from .decoder import (MaskCapsules, ReconstructionLoss, capsule_decoder_model, decoder_views, dimension_sweep,
+from .models import build_model, capsule_decoder_model, capsule_model, cnn_baseline
+from .decoder import (MaskCapsules, ReconstructionLoss, decoder_views, dimension_sweep,
                       within_class_stats)
 from .data import (DataFileError, DatasetNotFoundError, SubsetWarning, load_fashion_mnist, load_fashion_mnist_test,
                    load_mnist, load_mnist_test)
@@ -37,7 +37,7 @@ __all__ = [
     "two_digit_test_set", "pair_accuracies", "PairAccuracy", "found_by_class", "pair_hits",
     "one_digit_blank_test_set", "single_accuracies", "SingleAccuracy",
     "Capsule", "CapsuleLength", "FeatureMapToCapsules", "MarginLoss", "margin_loss",
-    "cnn_baseline", "capsule_model", "PRETRAINED",
+    "cnn_baseline", "capsule_model", "build_model", "PRETRAINED",
     "capsule_decoder_model", "decoder_views", "dimension_sweep", "within_class_stats", "MaskCapsules",
     "ReconstructionLoss", "load_pretrained", "pretrained_record",
 ]

@@ -65,6 +65,10 @@ class SubsetWarning(UserWarning):
     """The full training set could not be found: the bundled training subset is used instead."""
 
 
+#: MNIST and Fashion-MNIST both have ten classes.
+NUM_CLASSES = 10
+
+
 def to_model_input(images):
     """uint8 images ``(n, h, w)`` -> float32 in [0, 1], shape ``(n, h, w, 1)``."""
     return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]

@@ -20,8 +20,8 @@ import numpy as np
 from keras import layers, ops
 
 from .checks import integer_labels, numeric_array
-from .layers import PACKAGE, CapsuleLength, margin_loss
-from .models import NUM_CLASSES, digit_capsules
+from .data import NUM_CLASSES
+from .layers import PACKAGE
 
 #: The paper's weight on the summed squared pixel error (784 pixels in [0, 1]).
 RECONSTRUCTION_WEIGHT = 0.0005
@@ -91,29 +91,6 @@ def reconstruction_decoder(num_capsule=NUM_CLASSES, dim_capsule=DIM_CAPSULE, hid
     stack += [layers.Dense(int(np.prod(image_shape)), activation="sigmoid", name="decoder_pixels"),
               layers.Reshape(image_shape, name="decoder_image")]
     return keras.Sequential(stack, name="decoder")
-
-
-def capsule_decoder_model(*, recon_weight=RECONSTRUCTION_WEIGHT, hidden=DECODER_HIDDEN, compile=True,
-                          **capsule_settings):
-    """``capsule_model()`` plus a decoder: inputs ``[image (28, 28, 1), one-hot label (10,)]``,
-    outputs ``[scores (10,), reconstruction (28, 28, 1)]``; loss = margin + ``recon_weight`` x summed squared error.
-    ``capsule_settings``: keyword arguments of :class:`capsule_lesson.Capsule`, as for ``capsule_model``.
-    """
-    if not recon_weight >= 0:
-        raise ValueError(f"recon_weight must be a number >= 0, got {recon_weight!r}")
-    image = keras.Input(IMAGE_SHAPE, name="image")
-    label = keras.Input((NUM_CLASSES,), name="label")
-    capsules = digit_capsules(image, **capsule_settings)
-    scores = CapsuleLength(name="scores", dtype="float32")(capsules)
-    masked = MaskCapsules(name="mask")([capsules, label])
-    reconstruction = reconstruction_decoder(hidden=hidden)(masked)
-    model = keras.Model([image, label], [scores, reconstruction], name="capsule_decoder_model")
-    if not compile:
-        return model
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=[margin_loss(), ReconstructionLoss()],
-                  loss_weights=[1.0, float(recon_weight)],
-                  metrics=[[keras.metrics.CategoricalAccuracy(name="accuracy")], []])
-    return model
 
 
 DecoderViews = namedtuple("DecoderViews", "classify reconstruct decoder decode")

@@ -9,9 +9,13 @@ The score layers always compute in float32, also under a mixed-precision policy 
 import keras
 from keras import layers
 
+from .data import NUM_CLASSES
+from .decoder import (DECODER_HIDDEN, IMAGE_SHAPE, RECONSTRUCTION_WEIGHT, MaskCapsules, ReconstructionLoss,
+                      reconstruction_decoder)
 from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, margin_loss
 
-NUM_CLASSES = 10
+#: The names :func:`build_model` takes.
+MODELS = ("cnn", "capsule", "capsule_decoder")
 
 
 DOWNSAMPLES = ("avgpool", "stride", "none")
@@ -80,3 +84,41 @@ def capsule_model(*, compile=True, downsample="avgpool", **capsule_settings):
     outputs = CapsuleLength(name="scores", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="capsule_model")
     return compile_for_article(model) if compile else model
+
+
+def capsule_decoder_model(*, recon_weight=RECONSTRUCTION_WEIGHT, hidden=DECODER_HIDDEN, compile=True,
+                          **capsule_settings):
+    """``capsule_model()`` plus a decoder: inputs ``[image (28, 28, 1), one-hot label (10,)]``,
+    outputs ``[scores (10,), reconstruction (28, 28, 1)]``; loss = margin + ``recon_weight`` x summed squared error.
+    ``capsule_settings``: keyword arguments of :class:`capsule_lesson.Capsule`, as for ``capsule_model``.
+    """
+    if not recon_weight >= 0:
+        raise ValueError(f"recon_weight must be a number >= 0, got {recon_weight!r}")
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    label = keras.Input((NUM_CLASSES,), name="label")
+    capsules = digit_capsules(image, **capsule_settings)
+    scores = CapsuleLength(name="scores", dtype="float32")(capsules)
+    masked = MaskCapsules(name="mask")([capsules, label])
+    reconstruction = reconstruction_decoder(hidden=hidden)(masked)
+    model = keras.Model([image, label], [scores, reconstruction], name="capsule_decoder_model")
+    if not compile:
+        return model
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=[margin_loss(), ReconstructionLoss()],
+                  loss_weights=[1.0, float(recon_weight)],
+                  metrics=[[keras.metrics.CategoricalAccuracy(name="accuracy")], []])
+    return model
+
+
+def build_model(name, *, recon_weight=None, **capsule_settings):
+    """A compiled ``cnn_baseline()``, ``capsule_model(...)`` or ``capsule_decoder_model(...)``.
+
+    ``capsule_settings`` (capsule models only): keyword arguments of :class:`capsule_lesson.Capsule`.
+    """
+    if name == "cnn":
+        return cnn_baseline()
+    if name == "capsule":
+        return capsule_model(**capsule_settings)
+    if name == "capsule_decoder":
+        weight = RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight
+        return capsule_decoder_model(recon_weight=weight, **capsule_settings)
+    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")

@@ -6,12 +6,18 @@ versions, device, history and metrics) plus the SHA-256 of the shipped file.
 
 import hashlib
 import json
+import os
 import pathlib
+import tempfile
 import warnings
+
+import h5py
+
+from .models import build_model
 
 PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 
-#: name -> keyword arguments of :func:`capsule_lesson.train.build_model`
+#: name -> keyword arguments of :func:`capsule_lesson.models.build_model`
 PRETRAINED = {
     "cnn": {"name": "cnn"},
     "capsule": {"name": "capsule", "update": "replace"},
@@ -38,8 +44,6 @@ def load_pretrained(name):
 
     ``"capsule_decoder"`` takes ``[image, one-hot label]``; use :func:`capsule_lesson.decoder_views` on it.
     """
-    from .train import build_model
-
     _check_name(name)
     path = PRETRAINED_DIR / f"{name}.weights.h5"
     record = pretrained_record(name)
@@ -57,11 +61,6 @@ def load_pretrained(name):
 
 def save_model_weights(model, path):
     """Save only the layers' weights, without the optimizer's state (a third of the size)."""
-    import os
-    import tempfile
-
-    import h5py
-
     with tempfile.TemporaryDirectory() as tmp:
         full = os.path.join(tmp, "full.weights.h5")
         model.save_weights(full)

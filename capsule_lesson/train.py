@@ -25,29 +25,13 @@ import numpy as np
 
 from . import data
 from .data import to_model_input
-from .decoder import RECONSTRUCTION_WEIGHT, capsule_decoder_model, decoder_views, reconstruction_error
-from .models import capsule_model, cnn_baseline
+from .decoder import RECONSTRUCTION_WEIGHT, decoder_views, reconstruction_error
+from .models import MODELS, build_model
 from .precision import PRECISIONS, cpu_description, dtype_policy, resolve_precision
 from .pretrained import save_model_weights
 from .two_digit import LAYOUTS, one_digit_blank_test_set, pair_accuracies, single_accuracies, two_digit_test_set
 
-MODELS = ("cnn", "capsule", "capsule_decoder")
 DATASETS = ("mnist", "fashion_mnist")
-
-
-def build_model(name, *, recon_weight=None, **capsule_settings):
-    """A compiled ``cnn_baseline()``, ``capsule_model(...)`` or ``capsule_decoder_model(...)``.
-
-    ``capsule_settings`` (capsule models only): keyword arguments of :class:`capsule_lesson.Capsule`.
-    """
-    if name == "cnn":
-        return cnn_baseline()
-    if name == "capsule":
-        return capsule_model(**capsule_settings)
-    if name == "capsule_decoder":
-        weight = RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight
-        return capsule_decoder_model(recon_weight=weight, **capsule_settings)
-    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
 def load_dataset(name, path=None, subset=False):

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from capsule_lesson import Capsule, MarginLoss, capsule_model, cnn_baseline, load_mnist
-from capsule_lesson.train import build_model, main as train_main, to_model_input
+from capsule_lesson.data import to_model_input
+from capsule_lesson.models import build_model
+from capsule_lesson.train import main as train_main
 
 
 def test_parameter_counts_match_the_article_models():

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from capsule_lesson import open_questions as oq
+from capsule_lesson import open_questions as oq, timing, trial_and_error as trial
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCHMARK = ROOT / "benchmarks" / "results" / "20261126-180316.json"
@@ -18,45 +18,45 @@ BENCHMARK = ROOT / "benchmarks" / "results" / "20261126-180316.json"
 
 @pytest.mark.parametrize("d", [1, 3, 20])
 def test_least_squares_problem_knows_its_minimum_and_step(d):
-    p = oq.least_squares_problem(d, seed=d)
+    p = trial.least_squares_problem(d, seed=d)
     assert p.x.shape == (4 * d if d > 1 else 4, d)
-    value, grad = oq.gradient(p, p.theta_star)
+    value, grad = trial.gradient(p, p.theta_star)
     assert value == pytest.approx(p.loss_star) and np.abs(grad).max() < 1e-10
     assert p.lipschitz == pytest.approx(np.linalg.eigvalsh(p.x.T @ p.x / len(p.x)).max())
     for theta in np.random.default_rng(0).normal(size=(5, d)):     # nothing is lower than the minimum
-        assert oq.loss(p, theta) >= p.loss_star
+        assert trial.loss(p, theta) >= p.loss_star
 
 
 def test_least_squares_problem_rejects_bad_sizes():
     with pytest.raises(ValueError, match="n_params"):
-        oq.least_squares_problem(0)
+        trial.least_squares_problem(0)
     with pytest.raises(ValueError, match="n_params"):
-        oq.least_squares_problem(2.5)
+        trial.least_squares_problem(2.5)
     with pytest.raises(ValueError, match="samples_per_param"):
-        oq.least_squares_problem(3, samples_per_param=0)
+        trial.least_squares_problem(3, samples_per_param=0)
 
 
 def test_gradient_is_the_derivative_of_the_loss():
-    p = oq.least_squares_problem(6, seed=1)
+    p = trial.least_squares_problem(6, seed=1)
     theta = np.random.default_rng(2).normal(size=6)
-    _, grad = oq.gradient(p, theta)
+    _, grad = trial.gradient(p, theta)
     eps = 1e-6
-    numeric = [(oq.loss(p, theta + eps * e) - oq.loss(p, theta - eps * e)) / (2 * eps) for e in np.eye(6)]
+    numeric = [(trial.loss(p, theta + eps * e) - trial.loss(p, theta - eps * e)) / (2 * eps) for e in np.eye(6)]
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
 
 
 def test_parabola_step_finds_a_quadratics_minimum_and_refuses_a_maximum():
     f = lambda t: 3.0 * (t - 0.7) ** 2 + 1.0      # noqa: E731
-    assert oq.parabola_step(f(-0.5), f(0.0), f(0.5), 0.5) == pytest.approx(0.7)
-    assert oq.parabola_step(1.0, 2.0, 1.0, 0.5) == 0.0              # curving down: stay
+    assert trial.parabola_step(f(-0.5), f(0.0), f(0.5), 0.5) == pytest.approx(0.7)
+    assert trial.parabola_step(1.0, 2.0, 1.0, 0.5) == 0.0              # curving down: stay
 
 
-@pytest.mark.parametrize("method", oq.METHODS)
+@pytest.mark.parametrize("method", trial.METHODS)
 def test_every_method_reaches_the_target_and_counts_its_passes(method):
-    p = oq.least_squares_problem(8, seed=0)
-    trace = oq.fit(method, p, tolerance=1e-2, seed=0)
+    p = trial.least_squares_problem(8, seed=0)
+    trace = trial.fit(method, p, tolerance=1e-2, seed=0)
     assert trace.reached is not None
-    assert trace.excess[0] == pytest.approx(oq.loss(p, np.zeros(8)) - p.loss_star)
+    assert trace.excess[0] == pytest.approx(trial.loss(p, np.zeros(8)) - p.loss_star)
     first = np.flatnonzero(trace.excess <= 1e-2 * trace.excess[0])[0]
     assert trace.reached == trace.passes[first]
     assert np.all(np.diff(trace.passes) > 0)
@@ -69,39 +69,39 @@ def test_every_method_reaches_the_target_and_counts_its_passes(method):
 
 
 def test_keep_path_gives_the_parameters_of_each_entry():
-    p = oq.least_squares_problem(2, seed=0)
-    for method in oq.METHODS:
-        trace = oq.fit(method, p, tolerance=1e-3, keep_path=True)
+    p = trial.least_squares_problem(2, seed=0)
+    for method in trial.METHODS:
+        trace = trial.fit(method, p, tolerance=1e-3, keep_path=True)
         assert trace.path.shape == (len(trace.passes), 2)
-        np.testing.assert_allclose([oq.loss(p, t) - p.loss_star for t in trace.path], trace.excess, atol=1e-12)
-        assert oq.fit(method, p).path is None
+        np.testing.assert_allclose([trial.loss(p, t) - p.loss_star for t in trace.path], trace.excess, atol=1e-12)
+        assert trial.fit(method, p).path is None
 
 
 def test_budget_running_out_is_reported_not_hidden():
-    p = oq.least_squares_problem(32, seed=0)
-    for method in oq.METHODS:
-        trace = oq.fit(method, p, tolerance=1e-8, max_passes=20)
+    p = trial.least_squares_problem(32, seed=0)
+    for method in trial.METHODS:
+        trace = trial.fit(method, p, tolerance=1e-8, max_passes=20)
         assert trace.reached is None and trace.passes[-1] <= 22
 
 
 def test_gradients_cost_does_not_grow_with_the_parameters_trial_and_errors_does():
-    costs = oq.search_costs(sizes=(4, 8, 16, 32, 64), seeds=(0, 1))
+    costs = trial.search_costs(sizes=(4, 8, 16, 32, 64), seeds=(0, 1))
     assert costs["sizes"].tolist() == [4, 8, 16, 32, 64]
-    assert all(np.isfinite(costs[m]).all() for m in oq.METHODS)
-    assert abs(oq.growth_exponent(costs["sizes"], costs["gradient"])) < 0.3
+    assert all(np.isfinite(costs[m]).all() for m in trial.METHODS)
+    assert abs(trial.growth_exponent(costs["sizes"], costs["gradient"])) < 0.3
     for method in ("trial", "random"):
-        assert oq.growth_exponent(costs["sizes"], costs[method]) > 0.7
+        assert trial.growth_exponent(costs["sizes"], costs[method]) > 0.7
         assert np.all(costs[method][-1] > 5 * costs["gradient"][-1])
 
 
 def test_growth_exponent_reads_a_power_law_and_skips_missing_sizes():
     sizes = np.array([2, 4, 8, 16])
-    assert oq.growth_exponent(sizes, 5.0 * sizes ** 1.5) == pytest.approx(1.5)
+    assert trial.growth_exponent(sizes, 5.0 * sizes ** 1.5) == pytest.approx(1.5)
     costs = np.stack([3.0 * sizes, 3.0 * sizes], axis=1)
     costs[2] = np.nan
-    assert oq.growth_exponent(sizes, costs) == pytest.approx(1.0)
+    assert trial.growth_exponent(sizes, costs) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="two sizes"):
-        oq.growth_exponent(sizes, [np.nan, np.nan, np.nan, 1.0])
+        trial.growth_exponent(sizes, [np.nan, np.nan, np.nan, 1.0])
 
 
 # ---- 2. pooling against a stride-2 convolution ---------------------------------------------------------------
@@ -209,22 +209,22 @@ def test_train_variant_writes_a_record(tmp_path):
 
 def test_interleaved_medians_time_every_callable():
     calls = []
-    medians = oq.interleaved_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+    medians = timing.interleaved_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
                                      warmup=1, repeats=3)
     assert set(medians) == {"a", "b"} and calls.count("a") == calls.count("b") == 4
     assert all(m >= 0 for m in medians.values())
 
 
 def test_layer_and_model_timings_have_every_entry():
-    layer = oq.layer_timings(routings=(1, 2), batch=4, n_in=8, input_dim=16, repeats=1)
+    layer = timing.layer_timings(routings=(1, 2), batch=4, n_in=8, input_dim=16, repeats=1)
     assert set(layer) == {1, 2} and all(set(v) == {"forward", "forward+backward"} for v in layer.values())
     assert all(t > 0 for v in layer.values() for t in v.values())
-    models = oq.model_timings(routings=(1,), batch=2, repeats=1)
+    models = timing.model_timings(routings=(1,), batch=2, repeats=1)
     assert set(models) == {"cnn", "capsule, r = 1"} and all(t > 0 for v in models.values() for t in v.values())
 
 
 def test_benchmark_layer_times_read_the_committed_run():
-    bench = oq.benchmark_layer_times(BENCHMARK)
+    bench = timing.benchmark_layer_times(BENCHMARK)
     raw = json.loads(BENCHMARK.read_text())["results"]["tensorflow"]
     assert bench["forward"] == raw["layer"]["time"]["capsule_lesson.Capsule"]["forward"]["median_ms"]
     assert bench["shape"]["routings"] == 3 and bench["shape"]["n_in"] == 64

@@ -4,7 +4,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from capsule_lesson import open_questions as oq
+from capsule_lesson import open_questions as oq, trial_and_error as trial
 from capsule_lesson.plots import open_questions as po
 
 matplotlib.use("Agg")
@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 def test_search_paths_draw_each_methods_path_to_the_minimum():
     fig = po.plot_search_paths(seed=0)
     ax = fig.axes[0]
-    problem = oq.least_squares_problem(2, 0)
-    for k, method in enumerate(oq.METHODS):
-        trace = oq.fit(method, problem, 1e-3, seed=0, keep_path=True)
+    problem = trial.least_squares_problem(2, 0)
+    for k, method in enumerate(trial.METHODS):
+        trace = trial.fit(method, problem, 1e-3, seed=0, keep_path=True)
         xs, ys = ax.lines[k].get_data()
         np.testing.assert_allclose(np.stack([xs, ys], 1), trace.path)
         assert f"{trace.reached} passes" in ax.lines[k].get_label()
@@ -33,10 +33,10 @@ def test_search_traces_start_at_one_and_reach_the_target_line():
 
 
 def test_search_costs_plot_the_medians_with_their_exponents():
-    costs = oq.search_costs(sizes=(2, 4, 8), seeds=(0, 1))
+    costs = trial.search_costs(sizes=(2, 4, 8), seeds=(0, 1))
     fig = po.plot_search_costs(costs)
     ax = fig.axes[0]
-    for line, method in zip(ax.lines[::3], oq.METHODS):   # each errorbar: data line, then two cap lines
+    for line, method in zip(ax.lines[::3], trial.METHODS):   # each errorbar: data line, then two cap lines
         np.testing.assert_allclose(line.get_ydata(), np.median(costs[method], axis=1))
     labels = ax.get_legend_handles_labels()[1]
     assert all("∝ n^" in label for label in labels) and len(labels) == 3

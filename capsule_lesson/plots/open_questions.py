@@ -7,7 +7,7 @@ plotted data tests can read back (``fig.axes[k].lines``, ``.patches``, ``.images
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import open_questions as oq
+from .. import open_questions as oq, trial_and_error as trial
 from . import PALETTE
 
 METHOD_STYLES = {"gradient": dict(color=PALETTE[0], marker="o", linestyle="-"),
@@ -29,8 +29,8 @@ def plot_search_paths(seed=0, tolerance=1e-3):
     """A two-parameter least-squares problem: the loss's contours and the path each method takes from θ = 0
     to the minimum (``ax.lines[k]``: the path of :data:`capsule_lesson.open_questions.METHODS` [k]), with the
     passes it spent in the legend."""
-    problem = oq.least_squares_problem(2, seed, samples_per_param=4)
-    traces = {m: oq.fit(m, problem, tolerance, seed=seed, keep_path=True) for m in oq.METHODS}
+    problem = trial.least_squares_problem(2, seed, samples_per_param=4)
+    traces = {m: trial.fit(m, problem, tolerance, seed=seed, keep_path=True) for m in trial.METHODS}
     points = np.concatenate([t.path for t in traces.values()] + [problem.theta_star[None]])
     lo, hi = points.min(axis=0), points.max(axis=0)
     pad = 0.25 * (hi - lo).max()
@@ -41,7 +41,7 @@ def plot_search_paths(seed=0, tolerance=1e-3):
     fig, ax = plt.subplots(figsize=(7.4, 6.2))
     for method, trace in traces.items():
         ax.plot(trace.path[:, 0], trace.path[:, 1], markersize=4, linewidth=1.6,
-                label=f"{oq.METHOD_LABELS[method]}: {trace.reached} passes", **METHOD_STYLES[method])
+                label=f"{trial.METHOD_LABELS[method]}: {trace.reached} passes", **METHOD_STYLES[method])
     ax.contour(a, b, np.log(values - problem.loss_star + 1e-12), levels=14, colors="#999999", linewidths=0.8)
     ax.plot(*problem.theta_star, marker="*", color="black", markersize=16, linestyle="none", label="minimum")
     ax.set_xlabel(r"parameter $\theta_1$")
@@ -56,13 +56,13 @@ def plot_search_paths(seed=0, tolerance=1e-3):
 def plot_search_traces(n_params=64, seed=0, tolerance=1e-2):
     """Excess loss (relative to its start) against passes over the data for each method on
     ``least_squares_problem(n_params, seed)``; the dotted line is the target ``tolerance``. The slider's figure."""
-    problem = oq.least_squares_problem(n_params, seed)
+    problem = trial.least_squares_problem(n_params, seed)
     fig, ax = plt.subplots(figsize=(8.4, 4.8))
-    for method in oq.METHODS:
-        trace = oq.fit(method, problem, tolerance, max_passes=200_000, seed=seed)
+    for method in trial.METHODS:
+        trace = trial.fit(method, problem, tolerance, max_passes=200_000, seed=seed)
         reached = "not reached" if trace.reached is None else f"{trace.reached:,} passes"
         style = dict(METHOD_STYLES[method], marker=None)
-        ax.plot(trace.passes, trace.excess / trace.excess[0], label=f"{oq.METHOD_LABELS[method]} ({reached})",
+        ax.plot(trace.passes, trace.excess / trace.excess[0], label=f"{trial.METHOD_LABELS[method]} ({reached})",
                 **style)
     ax.axhline(tolerance, color="black", linestyle=":", linewidth=1.2)
     ax.set_xscale("log")
@@ -81,13 +81,13 @@ def plot_search_costs(costs):
     ``costs``: what :func:`capsule_lesson.open_questions.search_costs` returns."""
     sizes = np.asarray(costs["sizes"])
     fig, ax = plt.subplots(figsize=(8.0, 4.8))
-    for method in oq.METHODS:
+    for method in trial.METHODS:
         table = np.asarray(costs[method], dtype=float)
         median = np.nanmedian(table, axis=1)
         low, high = np.nanmin(table, axis=1), np.nanmax(table, axis=1)
-        p = oq.growth_exponent(sizes, table)
+        p = trial.growth_exponent(sizes, table)
         ax.errorbar(sizes, median, yerr=[median - low, high - median], capsize=3,
-                    label=f"{oq.METHOD_LABELS[method]}: ∝ n^{p:.2f}", **METHOD_STYLES[method])
+                    label=f"{trial.METHOD_LABELS[method]}: ∝ n^{p:.2f}", **METHOD_STYLES[method])
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("number of parameters n")
