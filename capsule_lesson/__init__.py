@@ -12,7 +12,8 @@ with quiet_native_stderr():
     import keras  # noqa: F401  (imported here, quietly, before the modules that need it)
 
 from .appetisers import aggregation_weights, fixed_point_inverse, inverse_by_bisection, softmax_aggregate
-from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, MarginLoss, margin_loss
+from .layers import Capsule, CapsuleLength, FeatureMapToCapsules
+from .losses import MarginLoss, margin_loss
 from .models import build_model, capsule_decoder_model, capsule_model, cnn_baseline
 from .decoder import (MaskCapsules, ReconstructionLoss, decoder_views, dimension_sweep,
                       within_class_stats)

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 
 from .data import to_model_input
-from .layers import Capsule, margin_loss
+from .layers import Capsule
+from .losses import margin_loss
 from .routing import dynamic_routing, route
 from .two_digit import two_digit_test_set
 

@@ -12,7 +12,8 @@ from keras import layers
 from .data import NUM_CLASSES
 from .decoder import (DECODER_HIDDEN, IMAGE_SHAPE, RECONSTRUCTION_WEIGHT, MaskCapsules, ReconstructionLoss,
                       reconstruction_decoder)
-from .layers import Capsule, CapsuleLength, FeatureMapToCapsules, margin_loss
+from .layers import Capsule, CapsuleLength, FeatureMapToCapsules
+from .losses import margin_loss
 
 #: The names :func:`build_model` takes.
 MODELS = ("cnn", "capsule", "capsule_decoder")

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from .layers import Capsule, margin_loss
+from .layers import Capsule
+from .losses import margin_loss
 from .models import capsule_model, cnn_baseline
 
 
