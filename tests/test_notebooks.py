@@ -5,7 +5,9 @@ import json
 import pathlib
 import re
 
+import nbformat
 import pytest
+from browser_support import load_tool
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -115,3 +117,13 @@ def test_lessons_do_not_tell_production_history(path):
         for where, content in (("text", text(cell)), ("output", outputs_text(cell))):
             hit = PRODUCTION_HISTORY.search(content)
             assert not hit, f"cell {i} {where}: {hit.group(0)!r} (provenance belongs in appendix 12 or the README)"
+
+
+@by_name
+def test_slider_cells_carry_the_slider_tag(path):
+    """Classroom mode shows the cells tagged ``slider``: every cell that builds a widget carries the tag."""
+    classroom = load_tool("classroom")
+    nb = nbformat.read(path, as_version=4)
+    untagged = [i for i, c in enumerate(nb.cells)
+                if classroom.is_widget_cell(c) and "slider" not in c.get("metadata", {}).get("tags", [])]
+    assert not untagged, f"widget cells without the 'slider' tag: {untagged}"
