@@ -23,13 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .models import ARTICLE_EPOCHS
 from .precision import PRECISIONS, resolve_precision
 from .records import PRECISION_RECORDS, SHIPPED_RECORDS, flatten, load_records
 from .reports import markdown_report, parity_report
 
 SEEDS = (0, 1, 2)
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
-    epochs = epochs or (20 if model == "cnn" else 10)
+    epochs = epochs or ARTICLE_EPOCHS[model]
     parts = [dataset, model] + [f"{k}-{v}" for k, v in sorted(config.items())] + [f"seed{seed}"]
     return {"name": "_".join(parts), "model": model, "seed": seed, "dataset": dataset,
             "epochs": epochs, "keep_weights": keep_weights, "config": config}

@@ -17,6 +17,8 @@ from .losses import margin_loss
 
 #: The names :func:`build_model` takes.
 MODELS = ("cnn", "capsule", "capsule_decoder")
+#: Epochs of the article's code for each model (Adam, batch 128).
+ARTICLE_EPOCHS = {"cnn": 20, "capsule": 10, "capsule_decoder": 10}
 
 
 DOWNSAMPLES = ("avgpool", "stride", "none")

@@ -26,7 +26,7 @@ import numpy as np
 from . import data
 from .data import to_model_input
 from .decoder import RECONSTRUCTION_WEIGHT, decoder_views, reconstruction_error
-from .models import MODELS, build_model
+from .models import ARTICLE_EPOCHS, MODELS, build_model
 from .precision import PRECISIONS, cpu_description, dtype_policy, resolve_precision
 from .pretrained import save_model_weights
 from .two_digit import LAYOUTS, one_digit_blank_test_set, pair_accuracies, single_accuracies, two_digit_test_set
@@ -83,15 +83,19 @@ def device_description():
     return keras.backend.backend()
 
 
-def train(model_name="capsule", epochs=10, seed=0, out="runs/run", dataset="mnist", data_path=None,
+def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mnist", data_path=None,
           subset=False, train_limit=None, batch_size=128, learning_rate=1e-3, routings=3,
           update="replace", squash="su", inner_squash=None, verbose=1, command=None, recon_weight=None,
           precision="float32", routing="dynamic", temperature=1.0):
     """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record.
 
+    ``epochs``: None trains for the article's epochs (:data:`capsule_lesson.models.ARTICLE_EPOCHS`).
     ``precision``: ``"float32"`` (the published runs), ``"mixed_bfloat16"``, or ``"auto"`` (bfloat16 where the
     hardware computes it natively; see :mod:`capsule_lesson.precision`). The record says which was used and why.
     """
+    if model_name not in MODELS:
+        raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
+    epochs = ARTICLE_EPOCHS[model_name] if epochs is None else epochs   # the article's, by default
     policy, precision_reason = resolve_precision(precision)
     if verbose:
         print(f"precision: {policy} ({precision_reason})", flush=True)
@@ -177,7 +181,7 @@ def main(argv=None):
                              "the processor computes it natively (AVX512-BF16 / AMX, or a GPU of compute capability >= 8)")
     parser.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (1: progress bar)")
     args = parser.parse_args(argv)
-    epochs = args.epochs if args.epochs is not None else (20 if args.model == "cnn" else 10)
+    epochs = args.epochs if args.epochs is not None else ARTICLE_EPOCHS[args.model]
     if args.recon_weight is not None and args.model != "capsule_decoder":
         parser.error("--recon-weight applies to --model capsule_decoder only")
     record = train(args.model, epochs, args.seed, args.out, args.dataset, args.data, args.subset,
