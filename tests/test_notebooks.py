@@ -92,7 +92,7 @@ def test_the_glossary_is_linked_near_the_top(path):
 
 
 # A notebook still being written may lack its results for now; listed here so the gap stays visible.
-SUMMARY_PENDING = {"05_routing_is_clustering.ipynb": "draft: its MNIST results await the training runs"}
+SUMMARY_PENDING = {}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=SUMMARY_PENDING[p.name], strict=False))

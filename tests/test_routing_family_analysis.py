@@ -107,3 +107,14 @@ def test_settling_figure():
     assert labels == ["dynamic", "kmeans", "em"]
     objective = fig.axes[1].lines[0].get_ydata()
     assert len(objective) == 11 and np.all(np.diff(objective) >= -1e-9)
+
+
+def test_readme_table_is_computed_from_the_shipped_records():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    shown = readme.split("<!-- routing-family-table -->\n", 1)[1].split("\n<!-- /routing-family-table -->", 1)[0]
+    assert shown == family_table()
+    rows = family_rows()
+    assert set(rows) == {"dynamic", "kmeans", "em", "uniform"} and all(len(v) >= 2 for v in rows.values())
+    assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == 10 for v in rows.values() for r in v)
