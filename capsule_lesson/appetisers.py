@@ -1,4 +1,4 @@
-"""The article's two appetisers (section 3): iterations that solve an equation defined through itself.
+"""The article's two appetisers (小菜1 and 小菜2): iterations that solve an equation defined through itself.
 
 1. ``y + cos(y) = x`` has no closed-form inverse; iterate ``y <- x - cos(y)`` from ``y = x``.
 2. ``x = sum_i softmax_i(scale <x, x_i>) x_i`` defines an aggregate through itself; iterate from the mean.

@@ -1,4 +1,4 @@
-"""The article's two models on one shared convolutional trunk (section 6).
+"""The article's two models on one shared convolutional trunk (我的实验).
 
 Both take images of any size ``(None, None, 1)`` and output 10 class scores in [0, 1]:
 the CNN through global average pooling and a sigmoid, the capsule model through capsule norms.

@@ -1,6 +1,6 @@
 """Overlapping digits: a MultiMNIST-style test for models trained on single digits (notebook 10).
 
-The article's test (section 6, :mod:`capsule_lesson.two_digit`) puts two digits *next to* each other.
+The article's test (我的实验, :mod:`capsule_lesson.two_digit`) puts two digits *next to* each other.
 Sabour et al. (2017) test capsules on *overlapping* digits instead (MultiMNIST: two digits of different
 classes, each shifted by up to 4 pixels, drawn on top of each other on a 36x36 canvas). This module builds
 both kinds of overlap from any set of single digits, so a model trained on single 28x28 digits can be asked

@@ -1,6 +1,6 @@
 """Squash functions: squeeze a vector's length into [0, 1) and keep its direction.
 
-The article (section 2) calls squash "concentrated juice": the norm of the output reads as the
+The article (浓缩果汁) calls squash "concentrated juice": the norm of the output reads as the
 probability that the feature a capsule stands for is present.
 
 Every variant has the form ``squash(x) = g(||x||) * x / ||x||``; below we write it as

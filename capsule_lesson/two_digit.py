@@ -1,4 +1,4 @@
-"""The article's generalisation test: train on one digit, test on two (section 6).
+"""The article's generalisation test: train on one digit, test on two (我的实验).
 
 Each test image is joined to a shuffled partner; pairs showing the same digit twice are dropped, and
 the label of a pair is its two digits, sorted. A model scores 10 classes independently (sigmoid outputs

@@ -1,4 +1,4 @@
-"""Figures for notebook 06, the capsule layer (article section 5: fully connected and shared versions).
+"""Figures for notebook 06, the capsule layer (the article's 全连接版 and 共享版).
 
 Every function takes plain parameters (what a slider sets) and returns a closed matplotlib Figure
 whose plotted data tests can read back (``fig.axes[k].lines``, ``.images``, ``.collections``).

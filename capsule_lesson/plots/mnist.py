@@ -1,5 +1,5 @@
 """Figures and small helpers for notebooks 07 (margin loss, the two MNIST models) and 08 (train on one
-digit, test on two), article section 6.
+digit, test on two), the article's 我的实验.
 
 Plotting functions take plain parameters and return a closed matplotlib Figure; the plotted numbers
 are the figure's data (``fig.axes[0].lines[0].get_ydata()``, bar heights ``patch.get_height()``), so the

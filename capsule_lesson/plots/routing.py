@@ -1,4 +1,4 @@
-"""Figures for notebook 04, dynamic routing (article section 4).
+"""Figures for notebook 04, dynamic routing (the article's 上主菜).
 
 Every function takes plain parameters (what a slider sets) and returns a closed matplotlib Figure
 whose plotted data tests can read back (``fig.axes[k].lines``, ``.collections``, ``.images``).

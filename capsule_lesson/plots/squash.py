@@ -1,4 +1,4 @@
-"""Figures for notebook 03 ("concentrated juice": the squash function, article section 2).
+"""Figures for notebook 03 ("concentrated juice": the squash function, the article's 浓缩果汁).
 
 Every curve here is measured on :func:`capsule_lesson.squash` itself: we squash vectors of known
 length and read off the length of the result, so the pictures show the tested package function, not
