@@ -6,7 +6,7 @@
 
 import numpy as np
 
-from .checks import numeric_array
+from .checks import numeric_array, whole_number
 
 
 def fixed_point_inverse(x, iterations):
@@ -77,9 +77,7 @@ def _check_points(points):
 
 
 def _check_iterations(iterations):
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
-        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
-    return int(iterations)
+    return whole_number(iterations, "iterations", 0, "a non-negative integer")
 
 
 def make_cloud(n_clusters=3, spread=0.4, seed=0, n_points=60, box=3.0):

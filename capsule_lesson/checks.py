@@ -43,3 +43,11 @@ def finite_result(array, what, hint):
     if not np.all(np.isfinite(array)):
         raise FloatingPointError(f"{what} overflowed to infinity or NaN; {hint}")
     return array
+
+
+def whole_number(value, name, minimum, description):
+    """``value`` as an ``int`` if it is an integer (not a bool) ``>= minimum``; else a ``ValueError`` saying
+    ``"<name> must be <description>, got <value>"``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be {description}, got {value!r}")
+    return int(value)

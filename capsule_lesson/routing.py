@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import numeric_array
+from .checks import numeric_array, whole_number
 from .squash import check_inner_squash, check_squash_variant, squash as squash_fn
 
 #: The names of the logit update rules.
@@ -54,9 +54,7 @@ def check_update(update):
 
 
 def check_routings(routings):
-    if isinstance(routings, bool) or not isinstance(routings, (int, np.integer)) or routings < 1:
-        raise ValueError(f"routings must be an integer >= 1, got {routings!r}")
-    return int(routings)
+    return whole_number(routings, "routings", 1, "an integer >= 1")
 
 
 def softmax(logits, axis=-1):
