@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+import mistune
 import nbformat
+from mistune.core import BlockState
+from mistune.renderers.markdown import MarkdownRenderer
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 
@@ -79,19 +82,49 @@ class ReplaceWidgets(Preprocessor):
         return cell, resources
 
 
+MARKDOWN_AST = mistune.create_markdown(renderer=None, plugins=["table"])   # nbconvert's own Markdown parser
+AS_MARKDOWN = MarkdownRenderer()
+
+
+def text_of(tokens) -> str:
+    """The plain text of Markdown tokens: no emphasis, links or code marks."""
+    return "".join(t.get("raw", "") if t["type"] in ("text", "codespan") else text_of(t.get("children", []))
+                   for t in tokens)
+
+
+def links_of(tokens) -> list[str]:
+    """Every link target in Markdown tokens, in order."""
+    found = []
+    for t in tokens:
+        if t["type"] == "link":
+            found.append(t["attrs"]["url"])
+        found += links_of(t.get("children", []))
+    return found
+
+
+def heading_texts(markdown: str):
+    """(level, plain text) of each heading of a Markdown text."""
+    return [(t["attrs"]["level"], text_of(t["children"])) for t in MARKDOWN_AST(markdown) if t["type"] == "heading"]
+
+
+def table_rows(tokens):
+    """The body rows of the Markdown tables among ``tokens``, each a list of cells (lists of inline tokens)."""
+    for t in tokens:
+        if t["type"] == "table":
+            for part in t["children"]:
+                if part["type"] == "table_body":
+                    yield from ([cell["children"] for cell in row["children"]] for row in part["children"])
+
+
 def markdown_headings(nb):
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                m = re.match(r"#{1,6}\s+(.*)", line)
-                if m:
-                    yield m.group(1).strip()
+            yield from (text for _, text in heading_texts(cell.source))
 
 
 def plain(markdown: str) -> str:
     """A heading as plain text (no emphasis, links or code marks)."""
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
-    return re.sub(r"[*_`]", "", text).strip()
+    return text_of(MARKDOWN_AST(markdown)[0].get("children", [])).strip() if markdown.strip() else ""
 
 
 def readme_parts(readme: str) -> tuple[str, str, dict[str, tuple[str, str]]]:
@@ -102,10 +135,12 @@ def readme_parts(readme: str) -> tuple[str, str, dict[str, tuple[str, str]]]:
     end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
     intro = "\n".join(lines[start:end]).strip()
     rows = {}
-    for line in lines:
-        m = re.match(r"\|\s*\[[^\]]*\]\((?:\./)?notebooks/([^)]+\.ipynb)\)\s*\|([^|]*)\|(.*)\|\s*$", line)
-        if m:
-            rows[m.group(1)] = (m.group(2).strip(), m.group(3).strip())
+    for cells in table_rows(MARKDOWN_AST(readme)):
+        links = links_of(cells[0]) if len(cells) >= 3 else []
+        target = links[0].removeprefix("./") if links else ""
+        if target.startswith("notebooks/") and target.endswith(".ipynb"):
+            rows[target.removeprefix("notebooks/")] = tuple(
+                AS_MARKDOWN.render_children({"children": c}, BlockState()).strip() for c in cells[1:3])
     return title, intro, rows
 
 
@@ -115,23 +150,25 @@ def article_map(path: Path, section: str = HEADING_MAP_SECTION) -> list[tuple[st
     A row counts when its first cell holds Chinese text (the heading, maybe followed by an English gloss in
     parentheses); the notebooks are the ``notebooks/NN_*.ipynb`` files the row links, in order, without repeats.
     """
-    rows = []
     if not path.is_file():
-        return rows
-    lines = path.read_text(encoding="utf-8").splitlines()
-    start = next((i for i, line in enumerate(lines) if re.fullmatch(rf"#+\s+{re.escape(section)}\s*", line)), None)
+        return []
+    tokens = MARKDOWN_AST(path.read_text(encoding="utf-8"))
+    start = next((i for i, t in enumerate(tokens) if t["type"] == "heading"
+                  and text_of(t["children"]).strip() == section), None)
     if start is None:
-        return rows
-    level = len(lines[start]) - len(lines[start].lstrip("#"))
-    for line in lines[start + 1:]:
-        if re.match(rf"#{{1,{level}}}\s", line):
-            break
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
-        if len(cells) < 2 or not CJK.search(cells[0]):
+        return []
+    level = tokens[start]["attrs"]["level"]
+    stop = next((i for i in range(start + 1, len(tokens)) if tokens[i]["type"] == "heading"
+                 and tokens[i]["attrs"]["level"] <= level), len(tokens))
+    rows = []
+    for cells in table_rows(tokens[start + 1:stop]):
+        first = text_of(cells[0])
+        if len(cells) < 2 or not CJK.search(first):
             continue
-        heading = plain(cells[0]).split("(")[0].split("（")[0].strip()
-        notebooks = list(dict.fromkeys(re.findall(r"notebooks/(\d\d_[^)#\s]*\.ipynb)", " ".join(cells[1:]))))
-        rows.append((heading, notebooks))
+        heading = first.split("(")[0].split("（")[0].strip()
+        names = [posixpath.basename(url.split("#")[0]) for c in cells[1:] for url in links_of(c)
+                 if re.search(r"notebooks/\d\d_[^/#]*\.ipynb", url)]
+        rows.append((heading, list(dict.fromkeys(names))))
     return rows
 
 
