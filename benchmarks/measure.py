@@ -5,6 +5,7 @@ Nothing here imports Keras at module level: the suite (parent process) uses it t
 
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -15,12 +16,13 @@ from importlib import metadata
 PACKAGES = ("numpy", "tensorflow", "keras", "jax", "jaxlib", "torch", "nbconvert", "nbclient")
 
 
-def interleaved_times(fns, warmup=2, repeats=7):
+def interleaved_times(fns, warmup=2, repeats=7, shuffle_seed=None):
     """Time each zero-argument callable in ``fns`` (name -> fn), interleaved round by round.
 
     Every function runs ``warmup`` times first (compilation, caches). Then each round times every
-    function once, in an order rotated from round to round, so a burst of load from other processes
-    hits all of them alike. Returns ``{name: [wall seconds per round]}`` and, in the same shape, the
+    function once, in an order rotated from round to round (or, with ``shuffle_seed``, shuffled: a rotation
+    keeps each function behind the same neighbour, and a heavy neighbour can bias a light call), so a
+    burst of load from other processes hits all of them alike. Returns ``{name: [wall seconds per round]}`` and, in the same shape, the
     CPU seconds this process used (all its threads): on a machine shared with other work, CPU time
     is what the call cost us, wall time also counts the waits for a free core.
     """
@@ -30,9 +32,13 @@ def interleaved_times(fns, warmup=2, repeats=7):
             fns[name]()
     times = {name: [] for name in names}
     cpu = {name: [] for name in names}
+    rng = random.Random(shuffle_seed)
     for r in range(repeats):
         k = r % len(names)
-        for name in names[k:] + names[:k]:
+        order = names[k:] + names[:k]
+        if shuffle_seed is not None:
+            rng.shuffle(order)
+        for name in order:
             start, start_cpu = time.perf_counter(), time.process_time()
             fns[name]()
             times[name].append(time.perf_counter() - start)
@@ -117,7 +123,10 @@ def memory_total_gib():
     return None
 
 
-def versions():
+def installed_versions():
+    """Every package of PACKAGES the suite may use, read from the installed metadata without importing any
+    (the suite process stays free of Keras); a training record's ``capsule_lesson.train.versions`` names the
+    backend that ran instead."""
     found = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -148,7 +157,7 @@ def machine():
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python_executable": os.path.basename(sys.executable),
-        "versions": versions(),
+        "versions": installed_versions(),
     }
 
 

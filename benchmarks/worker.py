@@ -31,6 +31,7 @@ from capsule_lesson.layers import FeatureMapToCapsules  # noqa: E402
 from capsule_lesson.models import compile_for_article, conv_trunk  # noqa: E402
 from capsule_lesson.precision import dtype_policy  # noqa: E402
 from capsule_lesson.squash import EPSILON  # noqa: E402
+from capsule_lesson.timing import layer_callables as tf_layer_callables  # noqa: E402
 
 from .baselines import LAYERS, EinsumCapsule  # noqa: E402
 from .measure import PeakRSS, interleaved_times, linear_fit, paired_ratio, summary  # noqa: E402
@@ -123,21 +124,7 @@ def layer_callables(layer, u):
     the whole model needs both.
     """
     if BACKEND == "tensorflow":
-        import tensorflow as tf
-        ut = tf.constant(u)
-
-        @tf.function
-        def forward():
-            return layer(ut)
-
-        @tf.function
-        def forward_backward():
-            with tf.GradientTape() as tape:
-                tape.watch(ut)
-                loss = score_sum(layer(ut))
-            return tape.gradient(loss, [ut, layer.kernel])
-
-        return (lambda: forward().numpy()), (lambda: [g.numpy() for g in forward_backward()])
+        return tf_layer_callables(layer, score_sum, u)
     if BACKEND == "jax":
         import jax
         uj, kernel = jax.numpy.asarray(u), layer.kernel.value

@@ -20,8 +20,9 @@ from .decoder import (MaskCapsules, ReconstructionLoss, decoder_views, dimension
 from .data import (DataFileError, DatasetNotFoundError, SubsetWarning, load_fashion_mnist, load_fashion_mnist_test,
                    load_mnist, load_mnist_test)
 from .pretrained import PRETRAINED, load_pretrained, pretrained_record
-from .routing import (EM_VARIANCE_PRIOR, ROUTING_UPDATES, ROUTINGS, RoutingResult, coupling_entropy, dynamic_routing,
-                      em_routing, em_step, kmeans_routing, route, uniform_routing)
+from .routing import (RoutingResult, coupling_entropy, dynamic_routing, em_routing, em_step, kmeans_routing, route,
+                      uniform_routing)
+from .routing_settings import AGGREGATES, EM_VARIANCE_PRIOR, ROUTING_UPDATES, ROUTINGS
 from .squash import SQUASH_CONSTANTS, SQUASH_VARIANTS, squash
 from .two_digit import (PairAccuracy, SingleAccuracy, found_by_class, one_digit_blank_test_set, pair_accuracies,
                         pair_hits, single_accuracies, two_digit_test_set)
@@ -32,7 +33,7 @@ __all__ = [
     "SQUASH_VARIANTS", "SQUASH_CONSTANTS", "squash",
     "fixed_point_inverse", "inverse_by_bisection", "softmax_aggregate", "aggregation_weights",
     "ROUTING_UPDATES", "RoutingResult", "dynamic_routing", "coupling_entropy",
-    "ROUTINGS", "route", "kmeans_routing", "em_routing", "em_step", "uniform_routing", "EM_VARIANCE_PRIOR",
+    "ROUTINGS", "AGGREGATES", "route", "kmeans_routing", "em_routing", "em_step", "uniform_routing", "EM_VARIANCE_PRIOR",
     "load_mnist", "load_fashion_mnist", "load_mnist_test", "load_fashion_mnist_test",
     "DataFileError", "DatasetNotFoundError", "SubsetWarning",
     "two_digit_test_set", "pair_accuracies", "PairAccuracy", "found_by_class", "pair_hits",

@@ -29,6 +29,13 @@ from .records import PRECISION_RECORDS, SHIPPED_RECORDS, flatten, load_records
 from .reports import markdown_report, parity_report
 
 SEEDS = (0, 1, 2)
+#: The fixes the calibration plan trains (the article's recipe otherwise), by name.
+CALIBRATION_FIXES = {
+    "bias-free + k-means": {"trunk_bias": False, "routing": "kmeans"},
+    "bias-free": {"trunk_bias": False},
+    "bias-free + orphan": {"trunk_bias": False, "leaky": True},
+    "bias-free + mean": {"trunk_bias": False, "aggregate": "mean"},
+}
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
     epochs = epochs or ARTICLE_EPOCHS[model]
     parts = [dataset, model] + [f"{k}-{v}" for k, v in sorted(config.items())] + [f"seed{seed}"]
@@ -61,6 +68,10 @@ def plan(name, precision="float32"):
             for routing in ("dynamic", "kmeans", "em", "uniform"):
                 jobs.append(_job("capsule", seed, keep_weights=True, routing=routing,
                                  routings=1 if routing == "uniform" else 3))
+    if name == "calibration":   # does the model name only the digits it sees? fixes of the article's model
+        for seed in SEEDS:
+            for fix in CALIBRATION_FIXES.values():
+                jobs.append(_job("capsule", seed, keep_weights=seed == 0, routings=3, **fix))
     if name in ("fashion", "all"):
         for seed in SEEDS:
             jobs.append(_job("cnn", seed, dataset="fashion_mnist", keep_weights=seed == 0))
@@ -69,8 +80,8 @@ def plan(name, precision="float32"):
         for seed in SEEDS:
             jobs.append(_job("capsule_decoder", seed, keep_weights=seed == 0, recon_weight=0.0005))
     if not jobs:
-        raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion, decoder, all "
-                         "or routing_family")
+        raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion, decoder, all, "
+                         "routing_family or calibration")
     if name == "all":  # the article's runs first, then every study's first seed before its second
         n = len(SEEDS) * 3
         jobs = jobs[:n] + sorted(jobs[n:], key=lambda j: j["seed"])
@@ -145,7 +156,8 @@ def summarize(runs, out):
         raise FileNotFoundError(f"no record.json under {runs}")
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    keys = ("dataset", "model", "routing", "epochs", "routings", "update", "squash", "inner_squash", "precision")
+    keys = ("dataset", "model", "routing", "epochs", "routings", "update", "squash", "inner_squash", "aggregate",
+            "leaky", "trunk_bias", "precision")
     metrics = [k for k in rows[0] if k not in keys + ("seed", "device", "backend")]
     with open(out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

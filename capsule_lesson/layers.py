@@ -11,15 +11,23 @@ import math
 import keras
 from keras import ops
 
-from .routing import EM_VARIANCE_PRIOR, check_routing, check_routings, check_temperature, check_update
+from .routing_settings import (EM_VARIANCE_PRIOR, check_aggregate, check_leaky, check_routing, check_routings,
+                               check_settings_fit_the_rule, check_temperature, check_update)
 from .squash import EPSILON, check_inner_squash, check_squash_variant, squash as squash_fn
 
 PACKAGE = "capsule_lesson"
+#: ``aggregate="mean"`` divides by no less than one input capsule's worth of coupling: an output that holds
+#: less gets the plain sum, and the gradient (û - s_j) / mass stays bounded as the mass goes to 0.
+MASS_FLOOR = 1.0
 
 
-def softmax_over_outputs(b):
-    """softmax_j of logits ``(batch, n_in, J)``; with one output capsule simply 1 (``ops.softmax`` warns then)."""
-    return ops.softmax(b, axis=-1) if b.shape[-1] != 1 else ops.ones_like(b)
+def softmax_over_outputs(b, leaky=False):
+    """c_i = softmax_j(b_ij) of logits ``(batch, n_in, J)``. ``leaky``: with one more, orphan output whose
+    logit is always 0 and whose share is dropped (the reference: :func:`capsule_lesson.routing.couplings`)."""
+    if leaky:
+        b = ops.concatenate([b, ops.zeros_like(b[..., :1])], axis=-1)
+        return ops.softmax(b, axis=-1)[..., :-1]
+    return ops.softmax(b, axis=-1) if b.shape[-1] != 1 else ops.ones_like(b)   # one output: ops.softmax warns
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -47,11 +55,15 @@ class Capsule(keras.layers.Layer):
             ``"em"`` (a Gaussian mixture fitted by EM) or ``"uniform"`` (c_ij = 1/J, one pass); the NumPy
             references are in :mod:`capsule_lesson.routing`. ``update`` and ``inner_squash`` are dynamic
             routing's; ``temperature`` is k-means's.
+        aggregate: ``"sum"`` (s_j = sum_i c_ij û_{j|i}, the article) or ``"mean"`` (divided by the coupling
+            mass max(sum_i c_ij, 1): the length of s_j then does not grow with the number of input capsules).
+        leaky: dynamic and k-means routing only: the couplings' softmax also holds an orphan output with
+            logit 0, which takes the share of input capsules that agree with no output.
     """
 
     def __init__(self, num_capsule, dim_capsule, routings=3, share_weights=True, squash="su",
                  update="replace", squash_k=None, inner_squash=None, kernel_initializer=None,
-                 routing="dynamic", temperature=1.0, **kwargs):
+                 routing="dynamic", temperature=1.0, aggregate="sum", leaky=False, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("num_capsule", num_capsule), ("dim_capsule", dim_capsule)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -67,12 +79,9 @@ class Capsule(keras.layers.Layer):
         self.inner_squash = check_inner_squash(inner_squash)
         self.routing = check_routing(routing)
         self.temperature = check_temperature(temperature)
-        if routing != "dynamic" and (update != "replace" or inner_squash is not None):
-            raise ValueError(f"update and inner_squash are settings of dynamic routing, not of {routing} routing "
-                             f"(got update={update!r}, inner_squash={inner_squash!r})")
-        if routing != "kmeans" and self.temperature != 1.0:
-            raise ValueError(f"temperature is a setting of kmeans routing, not of {routing} routing "
-                             f"(got temperature={temperature!r})")
+        self.aggregate = check_aggregate(aggregate)
+        self.leaky = check_leaky(leaky, routing)
+        check_settings_fit_the_rule(routing, update, inner_squash, self.temperature)
         self.kernel_initializer = (
             keras.initializers.get(kernel_initializer) if kernel_initializer is not None else None)
 
@@ -127,18 +136,30 @@ class Capsule(keras.layers.Layer):
         return u if self.share_weights else self.predictions(u)
 
     def weighted_sum(self, x, c):
-        """s_j = sum_i c_ij û_{j|i}: couplings ``(batch, n_in, J)`` -> ``(batch, J, D)``.
+        """s_j = sum_i c_ij û_{j|i} (``aggregate="mean"``: divided by sum_i c_ij): couplings ``(batch, n_in, J)``
+        -> ``(batch, J, D)``.
 
-        ``c=None`` stands for the first iteration's even couplings 1/J, summed without forming them.
+        ``c=None`` stands for the first iteration's even couplings (1/J; leaky: 1/(J+1)), summed without
+        forming them.
         """
+        if self.aggregate == "mean" and c is None:   # mass n_in / (J + leaky), floored at 1: the plain mean
+            return self._sum_evenly(x, ops.maximum(ops.cast(ops.shape(x)[1], x.dtype), self.num_capsule + self.leaky))
+        if self.aggregate == "mean":
+            return self._sum_coupled(x, c) / ops.maximum(ops.sum(c, axis=1), MASS_FLOOR)[..., None]
+        if c is None:
+            return self._sum_evenly(x, self.num_capsule + self.leaky)
+        return self._sum_coupled(x, c)
+
+    def _sum_evenly(self, x, count):
+        """sum_i u_i / count pushed through W_j (shared), or sum_i û_{j|i} / count."""
         if self.share_weights:
-            if c is None:
-                pooled = ops.sum(x, axis=1) / self.num_capsule                # sum_i u_i / J, for every j
-                return ops.einsum("jdk,bk->bjd", self.kernel, pooled)
+            return ops.einsum("jdk,bk->bjd", self.kernel, ops.sum(x, axis=1) / count)
+        return ops.sum(x, axis=1) / count
+
+    def _sum_coupled(self, x, c):
+        if self.share_weights:
             pooled = ops.einsum("bij,bik->bjk", c, x)              # sum_i c_ij u_i
             return ops.einsum("jdk,bjk->bjd", self.kernel, pooled)  # W_j (sum_i c_ij u_i)
-        if c is None:
-            return ops.sum(x, axis=1) / self.num_capsule
         return ops.einsum("bij,bijd->bjd", c, x)
 
     def agreement(self, x, v):
@@ -151,7 +172,8 @@ class Capsule(keras.layers.Layer):
     def call(self, u):
         if u.shape[1] == 0:   # here, not in build: the count may be known only when called (a 0 x 0 feature map)
             raise ValueError(f"Capsule needs at least one input capsule, got input shape {tuple(u.shape)}")
-        u = ops.cast(u, self.compute_dtype)                        # integer capsules too
+        if keras.backend.standardize_dtype(u.dtype) != self.compute_dtype:
+            u = ops.cast(u, self.compute_dtype)                    # integer capsules too
         x = self.routing_input(u)
         iterations = 1 if self.routing == "uniform" else self.routings
         b, c = 0.0, None                                           # b_ij = 0, so c_ij = 1/J
@@ -167,7 +189,7 @@ class Capsule(keras.layers.Layer):
                 b = self.agreement(x, squash_fn(s, "unit")) / self.temperature   # -distance / T
             else:
                 b = self.em_log_joint(self.predictions(u), c, s)
-            c = softmax_over_outputs(b)                            # c_i = softmax_j(b_ij)
+            c = softmax_over_outputs(b, self.leaky)                # c_i = softmax_j(b_ij)
         return squash_fn(s, self.squash, k=self.squash_k)          # v_j = squash(s_j)
 
     def inner_v(self, s):
@@ -180,12 +202,15 @@ class Capsule(keras.layers.Layer):
     def em_log_joint(self, u_hat, c, s):
         """EM routing's E-step logits, ``log pi_j + log N(û_{j|i}; mu_j, diag var_j)``: ``(batch, n_in, J)``.
 
-        The M-step from couplings ``c`` (None: even) and ``s = sum_i c_ij û_{j|i}``, as in :func:`capsule_lesson.routing.em_routing`;
+        The M-step from couplings ``c`` (None: even) and ``s`` (what :meth:`weighted_sum` gave), as in
+        :func:`capsule_lesson.routing.em_routing`;
         computed in float32 whatever the layer's compute dtype (squared deviations and their logarithms).
         """
         u_hat, s = ops.cast(u_hat, "float32"), ops.cast(s, "float32")
         c = ops.ones_like(u_hat[..., 0]) / self.num_capsule if c is None else ops.cast(c, "float32")
         mass = ops.sum(c, axis=1)                                             # N_j: (batch, J)
+        if self.aggregate == "mean":                                          # back to sum_i c_ij û_{j|i}
+            s = s * ops.maximum(mass, MASS_FLOOR)[..., None]
         mean = s / ops.maximum(mass, 1e-30)[..., None]                        # mu_j
         deviation = u_hat - mean[:, None]
         variance = ((ops.einsum("bij,bijd->bjd", c, ops.square(deviation)) + EM_VARIANCE_PRIOR)
@@ -228,6 +253,8 @@ class Capsule(keras.layers.Layer):
             inner_squash=self.inner_squash,
             routing=self.routing,
             temperature=self.temperature,
+            aggregate=self.aggregate,
+            leaky=self.leaky,
             kernel_initializer=(keras.initializers.serialize(self.kernel_initializer)
                                 if self.kernel_initializer is not None else None),
         )

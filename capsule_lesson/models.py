@@ -24,8 +24,11 @@ ARTICLE_EPOCHS = {"cnn": 20, "capsule": 10, "capsule_decoder": 10}
 DOWNSAMPLES = ("avgpool", "stride", "none")
 
 
-def conv_trunk(inputs, *, downsample="avgpool"):
+def conv_trunk(inputs, *, downsample="avgpool", trunk_bias=True):
     """Conv 64 -> Conv 64 -> AvgPool 2 -> Conv 128 -> Conv 128 (3x3, ReLU, no padding).
+
+    ``trunk_bias=False``: convolutions without biases, so a blank patch (all zeros) gives an all-zero feature
+    vector ("nothing says nothing"); with biases it gives one constant, non-zero vector.
 
     ``downsample``: how the trunk halves its feature maps after ``conv2``. ``"avgpool"`` (the article's) pools
     2x2; ``"stride"`` gives ``conv2`` a stride of 2 instead (the same map sizes and parameters, no pooling layer;
@@ -34,12 +37,15 @@ def conv_trunk(inputs, *, downsample="avgpool"):
     """
     if downsample not in DOWNSAMPLES:
         raise ValueError(f"unknown downsample {downsample!r}; choose one of {', '.join(DOWNSAMPLES)}")
-    x = layers.Conv2D(64, 3, activation="relu", name="conv1")(inputs)
-    x = layers.Conv2D(64, 3, strides=2 if downsample == "stride" else 1, activation="relu", name="conv2")(x)
+    if not isinstance(trunk_bias, bool):
+        raise ValueError(f"trunk_bias must be True or False, got {trunk_bias!r}")
+    x = layers.Conv2D(64, 3, activation="relu", use_bias=trunk_bias, name="conv1")(inputs)
+    x = layers.Conv2D(64, 3, strides=2 if downsample == "stride" else 1, activation="relu", use_bias=trunk_bias,
+                      name="conv2")(x)
     if downsample == "avgpool":
         x = layers.AveragePooling2D(2, name="pool")(x)
-    x = layers.Conv2D(128, 3, activation="relu", name="conv3")(x)
-    return layers.Conv2D(128, 3, activation="relu", name="conv4")(x)
+    x = layers.Conv2D(128, 3, activation="relu", use_bias=trunk_bias, name="conv3")(x)
+    return layers.Conv2D(128, 3, activation="relu", use_bias=trunk_bias, name="conv4")(x)
 
 
 def compile_for_article(model, learning_rate=1e-3):
@@ -52,13 +58,13 @@ def compile_for_article(model, learning_rate=1e-3):
     return model
 
 
-def cnn_baseline(compile=True, *, downsample="avgpool"):
+def cnn_baseline(compile=True, *, downsample="avgpool", trunk_bias=True):
     """Trunk -> GlobalAveragePooling2D -> Dense 128 ReLU -> Dense 10 sigmoid (276,810 parameters).
 
-    ``downsample``: see :func:`conv_trunk`.
+    ``downsample``, ``trunk_bias``: see :func:`conv_trunk`.
     """
     inputs = keras.Input((None, None, 1), name="image")
-    x = conv_trunk(inputs, downsample=downsample)
+    x = conv_trunk(inputs, downsample=downsample, trunk_bias=trunk_bias)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="sigmoid", name="scores", dtype="float32")(x)
@@ -66,24 +72,24 @@ def cnn_baseline(compile=True, *, downsample="avgpool"):
     return compile_for_article(model) if compile else model
 
 
-def digit_capsules(inputs, *, downsample="avgpool", **capsule_settings):
+def digit_capsules(inputs, *, downsample="avgpool", trunk_bias=True, **capsule_settings):
     """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16): ``(batch, 10, 16)``.
 
-    ``downsample``: see :func:`conv_trunk`. ``capsule_settings``: keyword arguments of
+    ``downsample``, ``trunk_bias``: see :func:`conv_trunk`. ``capsule_settings``: keyword arguments of
     :class:`capsule_lesson.Capsule` (``routing``, ``routings``, ``update``, ``squash``, ``inner_squash``,
     ``temperature``, ...); its defaults are the article's.
     """
-    x = FeatureMapToCapsules(name="to_capsules")(conv_trunk(inputs, downsample=downsample))
+    x = FeatureMapToCapsules(name="to_capsules")(conv_trunk(inputs, downsample=downsample, trunk_bias=trunk_bias))
     return Capsule(NUM_CLASSES, 16, share_weights=True, name="digit_capsules", **capsule_settings)(x)
 
 
-def capsule_model(*, compile=True, downsample="avgpool", **capsule_settings):
+def capsule_model(*, compile=True, downsample="avgpool", trunk_bias=True, **capsule_settings):
     """Trunk -> every pixel a 128-d capsule -> shared Capsule(10, 16) -> norms (279,488 parameters).
 
-    ``downsample`` and ``capsule_settings``: as for :func:`digit_capsules`.
+    ``downsample``, ``trunk_bias`` and ``capsule_settings``: as for :func:`digit_capsules`.
     """
     inputs = keras.Input((None, None, 1), name="image")
-    x = digit_capsules(inputs, downsample=downsample, **capsule_settings)
+    x = digit_capsules(inputs, downsample=downsample, trunk_bias=trunk_bias, **capsule_settings)
     outputs = CapsuleLength(name="scores", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="capsule_model")
     return compile_for_article(model) if compile else model
@@ -112,16 +118,17 @@ def capsule_decoder_model(*, recon_weight=RECONSTRUCTION_WEIGHT, hidden=DECODER_
     return model
 
 
-def build_model(name, *, recon_weight=None, **capsule_settings):
+def build_model(name, *, recon_weight=None, trunk_bias=True, **capsule_settings):
     """A compiled ``cnn_baseline()``, ``capsule_model(...)`` or ``capsule_decoder_model(...)``.
 
-    ``capsule_settings`` (capsule models only): keyword arguments of :class:`capsule_lesson.Capsule`.
+    ``trunk_bias``: see :func:`conv_trunk`. ``capsule_settings`` (capsule models only): keyword arguments
+    of :class:`capsule_lesson.Capsule`.
     """
     if name == "cnn":
-        return cnn_baseline()
+        return cnn_baseline(trunk_bias=trunk_bias)
     if name == "capsule":
-        return capsule_model(**capsule_settings)
+        return capsule_model(trunk_bias=trunk_bias, **capsule_settings)
     if name == "capsule_decoder":
         weight = RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight
-        return capsule_decoder_model(recon_weight=weight, **capsule_settings)
+        return capsule_decoder_model(recon_weight=weight, trunk_bias=trunk_bias, **capsule_settings)
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")

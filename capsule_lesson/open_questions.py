@@ -21,8 +21,8 @@ import numpy as np
 from .checks import integer_labels, numeric_array
 from .data import to_model_input
 from .models import capsule_model, cnn_baseline, conv_trunk
-from .precision import cpu_description, dtype_policy, resolve_precision
-from .train import device_description, load_dataset, versions
+from .precision import dtype_policy, resolve_precision
+from .train import load_dataset, run_facts
 from .two_digit import LAYOUTS, pair_accuracies, two_digit_test_set
 
 RESULTS_DIR = pathlib.Path(__file__).parent / "results" / "open_questions"
@@ -182,10 +182,8 @@ def train_variant(model="cnn", *, downsample="avgpool", train_on="single", layou
     record = {
         **spec, "dataset": "mnist", "subset": bool(subset), "train_images": int(len(images)), "train_digits": int(len(x_train)),
         "test_images": int(len(x_test)), "epochs": epochs, "batch_size": batch_size,
-        "parameters": int(net.count_params()), "precision": policy, "precision_reason": reason,
-        "versions": versions(), "device": device_description(), "cpu": cpu_description()[0],
+        "parameters": int(net.count_params()), **run_facts(policy, reason, history),
         "train_time_s": round(train_time, 1), "test_time_s": round(time.time() - start, 1),
-        "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()},
         "metrics": metrics,
         "command": f"python -m capsule_lesson.open_questions --only {record_name(spec)}",
     }

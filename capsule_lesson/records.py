@@ -31,6 +31,9 @@ def flatten(record):
            "routings": record["config"].get("routings", ""), "update": record["config"].get("update", ""),
            "squash": record["config"].get("squash", ""),
            "inner_squash": record["config"].get("inner_squash") or "",
+           "aggregate": record["config"].get("aggregate", "sum") if record["model"] != "cnn" else "",
+           "leaky": bool(record["config"].get("leaky", False)) if record["model"] != "cnn" else "",
+           "trunk_bias": bool(record["config"].get("trunk_bias", True)),
            "precision": record.get("precision", "float32"),   # records older than the option were float32
            "test_accuracy": m["test_accuracy"], "train_time_s": record["train_time_s"]}
     for layout, acc in m["two_digit"].items():
@@ -49,16 +52,22 @@ def flatten(record):
 
 
 def select(rows, dataset="mnist", model="capsule", routings=3, update="replace", squash="su", inner_squash="",
-           precision="float32", routing="dynamic"):
+           precision="float32", routing="dynamic", aggregate="sum", leaky=False, trunk_bias=True):
     """The rows (:func:`flatten`) of one configuration, sorted by seed (capsule keys are ignored for the CNN)."""
+    def flag(value, default):
+        return default if value in ("", None) else str(value) == "True"
+
     def match(r):
         if r["dataset"] != dataset or r["model"] != model or r.get("precision", "float32") != precision:
+            return False
+        if flag(r.get("trunk_bias"), True) != trunk_bias:
             return False
         if model != "capsule":
             return True
         return ((r.get("routing") or "dynamic") == routing and str(r["routings"]) == str(routings)
                 and r["update"] == update and r["squash"] == squash
-                and (r["inner_squash"] or "") == (inner_squash or ""))
+                and (r["inner_squash"] or "") == (inner_squash or "")
+                and (r.get("aggregate") or "sum") == aggregate and flag(r.get("leaky"), False) == leaky)
     return sorted((r for r in rows if match(r)), key=lambda r: r.get("seed", 0))
 
 

@@ -21,47 +21,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import numeric_array, whole_number
+from .checks import numeric_array
+from .routing_settings import (EM_VARIANCE_PRIOR, check_aggregate, check_leaky, check_routing, check_routings,
+                               check_temperature, check_update)
 from .squash import check_inner_squash, check_squash_variant, squash as squash_fn
-
-#: The names of the logit update rules.
-ROUTING_UPDATES = ("replace", "accumulate")
-#: The routing algorithms: the article's, soft k-means, Gaussian-mixture EM, and uniform couplings.
-ROUTINGS = ("dynamic", "kmeans", "em", "uniform")
-#: EM's variances are MAP estimates under a weak prior: one pseudo-observation of this variance per
-#: dimension, so that a cluster holding one prediction (or none) keeps a finite, positive variance.
-EM_VARIANCE_PRIOR = 1e-2
-
-
-def check_routing(routing):
-    if not isinstance(routing, str) or routing not in ROUTINGS:
-        raise ValueError(f"unknown routing {routing!r}; choose one of {', '.join(ROUTINGS)}")
-    return routing
-
-
-def check_temperature(temperature):
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    return float(temperature)
-
-
-def check_update(update):
-    if not isinstance(update, str) or update not in ROUTING_UPDATES:
-        raise ValueError(
-            f"unknown routing update {update!r}; choose one of {', '.join(ROUTING_UPDATES)}")
-    return update
-
-
-def check_routings(routings):
-    return whole_number(routings, "routings", 1, "an integer >= 1")
-
 
 def softmax(logits, axis=-1):
     """Softmax that stays finite for huge logits (it subtracts the maximum first)."""
     shifted = logits - np.max(logits, axis=axis, keepdims=True)
     e = np.exp(shifted)
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def couplings(b, leaky=False):
+    """c_i = softmax_j(b_ij) over the outputs, ``(batch, n_in, n_out)``. ``leaky``: the softmax also holds an
+    orphan output whose logit is always 0; its share is dropped, so a capsule that agrees with no output
+    (every b_ij well below 0) gives little to any of them."""
+    if not leaky:
+        return softmax(b, axis=-1)
+    return softmax(np.concatenate([b, np.zeros(b.shape[:-1] + (1,))], axis=-1), axis=-1)[..., :-1]
+
+
+def weighted_sum(c, u_hat, aggregate="sum"):
+    """s_j = sum_i c_ij û_{j|i} (``"sum"``), or that divided by the coupling mass sum_i c_ij (``"mean"``), but
+    by no less than 1 (one input capsule's worth: an output holding less keeps the sum, and the gradient stays
+    bounded): couplings ``(batch, n_in, n_out)``, predictions ``(batch, n_in, n_out, dim)`` -> ``(batch, n_out, dim)``."""
+    s = np.einsum("bij,bijd->bjd", c, u_hat)
+    if aggregate == "mean":
+        s = s / np.maximum(c.sum(axis=1), 1.0)[..., None]
+    return s
 
 
 @dataclass
@@ -104,7 +92,8 @@ def _result(unbatched, v, b_history, c_history, v_history, log_likelihood=None):
                          log_likelihood=None if log_likelihood is None else stack(log_likelihood))
 
 
-def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, inner_squash=None):
+def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, inner_squash=None, aggregate="sum",
+                    leaky=False):
     """Route predictions ``u_hat`` of shape ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``.
 
     ``u_hat[..., i, j, :]`` is lower capsule i's prediction û_{j|i} for upper capsule j.
@@ -112,9 +101,12 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
     ``inner_squash``: what turns s_j into the v_j that updates the logits in the intermediate iterations;
     ``None`` means ``squash`` (the article), ``"unit"`` normalises to length 1 (the author's later code),
     ``"none"`` uses s_j itself. The returned ``v`` always uses ``squash``.
+    ``aggregate`` and ``leaky``: see :func:`weighted_sum` and :func:`couplings` (defaults: the article's).
     """
     routings = check_routings(routings)
     check_update(update)
+    check_aggregate(aggregate)
+    check_leaky(leaky)
     check_squash_variant(squash, k)
     inner_squash = check_inner_squash(inner_squash)
     u_hat, unbatched = _batched_predictions(u_hat)
@@ -122,8 +114,8 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
     b = np.zeros(u_hat.shape[:3])                      # (batch, n_in, n_out)
     b_history, c_history, v_history = [], [], []
     for r in range(routings):
-        c = softmax(b, axis=-1)                        # each lower capsule splits itself over j
-        s = np.einsum("bij,bijd->bjd", c, u_hat)       # s_j = sum_i c_ij û_{j|i}
+        c = couplings(b, leaky)                        # each lower capsule splits itself over j
+        s = weighted_sum(c, u_hat, aggregate)          # s_j = sum_i c_ij û_{j|i}
         last = r == routings - 1
         if last or inner_squash is None:
             v = squash_fn(s, squash, k=k)              # v_j = squash(s_j)
@@ -138,23 +130,26 @@ def dynamic_routing(u_hat, routings=3, update="replace", squash="su", k=None, in
     return _result(unbatched, v, b_history, c_history, v_history)
 
 
-def kmeans_routing(u_hat, routings=3, temperature=1.0, squash="su", k=None):
+def kmeans_routing(u_hat, routings=3, temperature=1.0, squash="su", k=None, aggregate="sum", leaky=False):
     """Soft k-means over the predictions, with the distance ``d(û, v) = -<û, v/||v||>`` (kexue.fm/archives/5112).
 
     ``u_hat``: ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``. The centres are s_j = sum_i c_ij û_{j|i};
     the assignment step is ``c_i = softmax_j(<û_{j|i}, s_j/||s_j||> / temperature)``: a low temperature makes
     the assignments hard (k-means proper), a high one spreads them. Only the output is squashed. At
     temperature 1 this is the article's author's later code (``dynamic_routing(..., inner_squash="unit")``).
+    ``aggregate``, ``leaky``: as for :func:`dynamic_routing`.
     """
     routings = check_routings(routings)
     temperature = check_temperature(temperature)
+    check_aggregate(aggregate)
+    check_leaky(leaky)
     check_squash_variant(squash, k)
     u_hat, unbatched = _batched_predictions(u_hat)
     b = np.zeros(u_hat.shape[:3])
     b_history, c_history, v_history = [], [], []
     for r in range(routings):
-        c = softmax(b, axis=-1)
-        s = np.einsum("bij,bijd->bjd", c, u_hat)              # the centres
+        c = couplings(b, leaky)
+        s = weighted_sum(c, u_hat, aggregate)                  # the centres
         direction = squash_fn(s, "unit")                       # s_j / ||s_j||
         b_history.append(b)
         c_history.append(c)
@@ -184,7 +179,8 @@ def em_step(u_hat, c, variance_prior=EM_VARIANCE_PRIOR):
     return b, log_likelihood + log_prior
 
 
-def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANCE_PRIOR):
+def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANCE_PRIOR, aggregate="sum",
+               initial_couplings=None):
     """A Gaussian mixture fitted by EM to the predictions: cluster j sees lower capsule i at û_{j|i}.
 
     ``u_hat``: ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``. Starting from uniform couplings,
@@ -200,17 +196,22 @@ def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANC
     under a weak inverse-gamma prior (one pseudo-observation of ``variance_prior``), which keeps a cluster
     of one prediction finite; EM then never decreases the objective in ``log_likelihood``: the mixture's
     log-likelihood plus the prior's log-density, after each M-step.
+    ``aggregate="mean"`` outputs ``squash(mu_j)`` instead. ``initial_couplings`` ``([batch,] n_in, n_out)``,
+    rows summing to 1: where EM starts (default: uniform); EM climbs the nearest hill of its objective, so the
+    start decides which clustering it finds.
     """
     routings = check_routings(routings)
     check_squash_variant(squash, k)
+    check_aggregate(aggregate)
     if not np.isfinite(variance_prior) or variance_prior <= 0:
         raise ValueError(f"variance_prior must be a finite number > 0, got {variance_prior!r}")
     u_hat, unbatched = _batched_predictions(u_hat)
     b = np.zeros(u_hat.shape[:3])
+    start = None if initial_couplings is None else _initial_couplings(initial_couplings, b.shape, unbatched)
     b_history, c_history, v_history, objective = [], [], [], []
     for r in range(routings):
-        c = softmax(b, axis=-1)
-        s = np.einsum("bij,bijd->bjd", c, u_hat)
+        c = softmax(b, axis=-1) if r or start is None else start
+        s = weighted_sum(c, u_hat, aggregate)
         b_history.append(b)
         c_history.append(c)
         v_history.append(squash_fn(s, squash, k=k))
@@ -221,33 +222,47 @@ def em_routing(u_hat, routings=3, squash="su", k=None, variance_prior=EM_VARIANC
     return _result(unbatched, v_history[-1], b_history, c_history, v_history, objective if objective else None)
 
 
-def uniform_routing(u_hat, squash="su", k=None):
+def _initial_couplings(c, shape, unbatched):
+    c = numeric_array(c, "initial_couplings")
+    c = c[None] if unbatched and c.ndim == 2 else c
+    if c.shape != shape:
+        raise ValueError(f"initial_couplings must have shape {shape[1:] if unbatched else shape} (n_in, n_out "
+                         f"of u_hat), got {c.shape[1:] if unbatched else c.shape}")
+    if c.min() < 0 or not np.allclose(c.sum(axis=-1), 1.0, atol=1e-6):
+        raise ValueError("initial_couplings must be >= 0 and sum to 1 over the outputs (the last axis)")
+    return c
+
+
+def uniform_routing(u_hat, squash="su", k=None, aggregate="sum"):
     """No routing, the baseline: every lower capsule splits itself evenly, ``c_ij = 1/n_out``, and one pass
-    gives ``v_j = squash(sum_i û_{j|i} / n_out)`` (what dynamic routing computes with ``routings=1``).
-    ``u_hat``: ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``."""
+    gives ``v_j = squash(sum_i û_{j|i} / n_out)`` (what dynamic routing computes with ``routings=1``;
+    ``aggregate="mean"``: ``squash(mean_i û_{j|i})``). ``u_hat``: ``(n_in, n_out, dim)`` or ``(batch, n_in, n_out, dim)``."""
     check_squash_variant(squash, k)
+    check_aggregate(aggregate)
     u_hat, unbatched = _batched_predictions(u_hat)
     b = np.zeros(u_hat.shape[:3])
     c = softmax(b, axis=-1)
-    v = squash_fn(np.einsum("bij,bijd->bjd", c, u_hat), squash, k=k)
+    v = squash_fn(weighted_sum(c, u_hat, aggregate), squash, k=k)
     return _result(unbatched, v, [b], [c], [v])
 
 
-def route(u_hat, routing="dynamic", routings=3, temperature=1.0, squash="su", k=None, **options):
-    """One entry for all four: ``routing`` in :data:`ROUTINGS`; ``temperature`` is k-means's, ``options``
-    go to :func:`dynamic_routing` (``update``, ``inner_squash``) or :func:`em_routing` (``variance_prior``)."""
+def route(u_hat, routing="dynamic", routings=3, temperature=1.0, squash="su", k=None, aggregate="sum",
+          **options):
+    """One entry for all four: ``routing`` in :data:`ROUTINGS`; ``temperature`` is k-means's, ``aggregate``
+    every rule's; ``options`` go to :func:`dynamic_routing` (``update``, ``inner_squash``, ``leaky``),
+    :func:`kmeans_routing` (``leaky``) or :func:`em_routing` (``variance_prior``, ``initial_couplings``)."""
     routing = check_routing(routing)
     if routing == "dynamic":
-        return dynamic_routing(u_hat, routings, squash=squash, k=k, **options)
+        return dynamic_routing(u_hat, routings, squash=squash, k=k, aggregate=aggregate, **options)
     if options:
-        allowed = {"em": {"variance_prior"}}.get(routing, set())
+        allowed = {"em": {"variance_prior", "initial_couplings"}, "kmeans": {"leaky"}}.get(routing, set())
         if set(options) - allowed:
             raise ValueError(f"{routing} routing takes no option {', '.join(sorted(set(options) - allowed))}")
     if routing == "kmeans":
-        return kmeans_routing(u_hat, routings, temperature, squash=squash, k=k)
+        return kmeans_routing(u_hat, routings, temperature, squash=squash, k=k, aggregate=aggregate, **options)
     if routing == "em":
-        return em_routing(u_hat, routings, squash=squash, k=k, **options)
-    return uniform_routing(u_hat, squash=squash, k=k)
+        return em_routing(u_hat, routings, squash=squash, k=k, aggregate=aggregate, **options)
+    return uniform_routing(u_hat, squash=squash, k=k, aggregate=aggregate)
 
 
 def coupling_entropy(c, axis=-1):

@@ -12,7 +12,8 @@ import pathlib
 import numpy as np
 
 from .records import flatten, load_records, select
-from .routing import ROUTINGS, coupling_entropy, dynamic_routing, route
+from .routing import coupling_entropy, dynamic_routing, route
+from .routing_settings import ROUTINGS
 from .statistics import compare_seeds, mean_std
 
 #: Records of the capsule model trained with each routing (article's recipe, mixed bfloat16, 3 seeds).

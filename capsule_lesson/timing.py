@@ -50,12 +50,14 @@ def layer_timings(routings=(1, 2, 3, 5), batch=128, n_in=64, input_dim=128, repe
     for r in routings:
         layer = Capsule(10, 16, routings=r)
         layer.build((None, n_in, input_dim))
-        fns[r, "forward"], fns[r, "forward+backward"] = _layer_callables(layer, score_sum, u)
+        fns[r, "forward"], fns[r, "forward+backward"] = layer_callables(layer, score_sum, u)
     medians = interleaved_medians(fns, repeats=repeats)
     return {r: {kind: medians[r, kind] for kind in ("forward", "forward+backward")} for r in routings}
 
 
-def _layer_callables(layer, loss_fn, u):
+def layer_callables(layer, loss_fn, u):
+    """Zero-argument (forward, forward + backward) callables of ``layer`` on ``u`` that finish their work before
+    returning, TensorFlow backend; backward: the gradients of ``loss_fn(layer(u))`` for ``u`` and the kernel."""
     import tensorflow as tf   # GradientTape: these timings are for the TensorFlow backend
 
     x = tf.constant(u)

@@ -72,6 +72,14 @@ def versions():
             "backend": backend, "backend_version": backend_version}
 
 
+def run_facts(policy, precision_reason, history):
+    """What every training record says of where and how it ran: versions, device, precision and why, the CPU,
+    and the per-epoch history (rounded)."""
+    return {"versions": versions(), "device": device_description(), "precision": policy,
+            "precision_reason": precision_reason, "cpu": cpu_description()[0],
+            "history": {k: [round(float(x), 6) for x in v] for k, v in history.history.items()}}
+
+
 def device_description():
     if keras.backend.backend() == "jax":
         import jax   # each backend imported only when it is the active one (the others may be absent)
@@ -86,12 +94,14 @@ def device_description():
 def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mnist", data_path=None,
           subset=False, train_limit=None, batch_size=128, learning_rate=1e-3, routings=3,
           update="replace", squash="su", inner_squash=None, verbose=1, command=None, recon_weight=None,
-          precision="float32", routing="dynamic", temperature=1.0):
+          precision="float32", routing="dynamic", temperature=1.0, aggregate="sum", leaky=False, trunk_bias=True):
     """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record.
 
     ``epochs``: None trains for the article's epochs (:data:`capsule_lesson.models.ARTICLE_EPOCHS`).
     ``precision``: ``"float32"`` (the published runs), ``"mixed_bfloat16"``, or ``"auto"`` (bfloat16 where the
     hardware computes it natively; see :mod:`capsule_lesson.precision`). The record says which was used and why.
+    ``aggregate``, ``leaky`` (capsule models): see :class:`capsule_lesson.Capsule`; ``trunk_bias`` (every model):
+    see :func:`capsule_lesson.models.conv_trunk`.
     """
     if model_name not in MODELS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
@@ -109,8 +119,8 @@ def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mn
     with dtype_policy(policy):
         settings = {} if model_name == "cnn" else dict(
             routing=routing, routings=routings, update=update, squash=squash, inner_squash=inner_squash,
-            temperature=temperature)
-        model = build_model(model_name, recon_weight=recon_weight, **settings)
+            temperature=temperature, aggregate=aggregate, leaky=leaky)
+        model = build_model(model_name, recon_weight=recon_weight, trunk_bias=trunk_bias, **settings)
     if learning_rate != 1e-3:
         model.optimizer.learning_rate = learning_rate
     decoder = model_name == "capsule_decoder"
@@ -131,10 +141,10 @@ def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mn
         metrics["reconstruction_sse"] = reconstruction_error(views, to_model_input(x_test))
     else:
         metrics = evaluate(model, x_test, y_test)
-    config = {}
+    config = {} if trunk_bias else {"trunk_bias": False}   # records older than the option had biases
     if model_name != "cnn":
-        config = {"routing": routing, "routings": routings, "update": update, "squash": squash,
-                  "inner_squash": inner_squash, "temperature": temperature}
+        config.update(routing=routing, routings=routings, update=update, squash=squash, inner_squash=inner_squash,
+                      temperature=temperature, aggregate=aggregate, leaky=leaky)
     if decoder:
         config["recon_weight"] = float(RECONSTRUCTION_WEIGHT if recon_weight is None else recon_weight)
 
@@ -145,15 +155,22 @@ def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mn
         "seed": seed, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "config": config,
         "parameters": int(model.count_params()),
-        "versions": versions(), "device": device_description(),
-        "precision": policy, "precision_reason": precision_reason, "cpu": cpu_description()[0],
+        **run_facts(policy, precision_reason, history),
         "train_time_s": round(train_time, 1),
-        "history": {k: [round(float(x), 6) for x in v] for k, v in history.history.items()},
         "metrics": metrics,
         "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
     }
     (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def true_or_false(text):
+    """``--flag true`` / ``--flag false`` (as :mod:`capsule_lesson.experiments` writes a job's settings)."""
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def main(argv=None):
@@ -174,6 +191,11 @@ def main(argv=None):
     parser.add_argument("--update", default="replace")
     parser.add_argument("--squash", default="su")
     parser.add_argument("--inner-squash", default=None)
+    parser.add_argument("--aggregate", default="sum", help="sum (the article) or mean: s_j divided by sum_i c_ij")
+    parser.add_argument("--leaky", type=true_or_false, default=False,
+                        help="true: the couplings' softmax holds an orphan output with logit 0")
+    parser.add_argument("--trunk-bias", type=true_or_false, default=True,
+                        help="false: convolutions without biases (a blank patch gives a zero capsule)")
     parser.add_argument("--recon-weight", type=float, default=None,
                         help="capsule_decoder only: weight of the summed squared pixel error (default 0.0005)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
@@ -187,7 +209,8 @@ def main(argv=None):
     record = train(args.model, epochs, args.seed, args.out, args.dataset, args.data, args.subset,
                    args.train_limit, args.batch_size, args.learning_rate, args.routings, args.update,
                    args.squash, args.inner_squash, args.verbose, recon_weight=args.recon_weight,
-                   precision=args.precision, routing=args.routing, temperature=args.temperature)
+                   precision=args.precision, routing=args.routing, temperature=args.temperature,
+                   aggregate=args.aggregate, leaky=args.leaky, trunk_bias=args.trunk_bias)
     print(json.dumps(record["metrics"], indent=2))
 
 

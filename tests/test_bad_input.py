@@ -202,7 +202,7 @@ def edited_copy(src, dst, edit):
 
 
 KERAS_FILES = [
-    ("keras-file-unknown-setting", lambda c: c.update(leaky=True), ValueError, r"unknown settings \[leaky\]"),
+    ("keras-file-unknown-setting", lambda c: c.update(orphan_bias=True), ValueError, r"unknown settings \[orphan_bias\]"),
     ("keras-file-missing-setting", lambda c: c.pop("num_capsule"), ValueError, r"missing settings \[num_capsule\]"),
     ("keras-file-bad-value", lambda c: c.update(update="sideways"), TypeError, "unknown routing update 'sideways'"),
     ("keras-file-other-weights", lambda c: c.update(dim_capsule=6), ValueError, r"variable.shape=\(3, 6, 8\)"),

@@ -43,6 +43,9 @@ CAPSULE_SETTINGS = [
     dict(num_capsule=3, dim_capsule=5, routings=3, share_weights=False, routing="em"),
     dict(num_capsule=3, dim_capsule=5, routings=3, routing="em"),
     dict(num_capsule=2, dim_capsule=6, routings=1, routing="uniform"),
+    dict(num_capsule=4, dim_capsule=8, routings=3, aggregate="mean", leaky=True),
+    dict(num_capsule=3, dim_capsule=5, routings=3, share_weights=False, routing="kmeans", aggregate="mean"),
+    dict(num_capsule=3, dim_capsule=5, routings=3, routing="em", aggregate="mean"),
 ]
 
 
@@ -120,7 +123,7 @@ def finite_values_and_gradients(layer, x):
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
 @pytest.mark.parametrize("share", [True, False])
 @pytest.mark.parametrize("case", ["random", "all-zero capsules", "huge values", "one zero capsule"])
-@pytest.mark.parametrize("routing", ["dynamic", "kmeans", "em", "uniform"])
+@pytest.mark.parametrize("routing", ["dynamic", "kmeans", "em", "uniform", "dynamic-mean-leaky", "em-mean"])
 def test_capsule_stays_finite_in_reduced_precision(policy, share, case, routing):
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(1).normal(size=(3, 12, 8)).astype("float32")
@@ -130,7 +133,9 @@ def test_capsule_stays_finite_in_reduced_precision(policy, share, case, routing)
         x *= 1e3
     elif case == "one zero capsule":
         x[:, 0] = 0
-    layer = Capsule(10, 16, routings=3, share_weights=share, dtype=policy, routing=routing)
+    routing, *options = routing.split("-")
+    options = {"aggregate": "mean" if "mean" in options else "sum", "leaky": "leaky" in options}
+    layer = Capsule(10, 16, routings=3, share_weights=share, dtype=policy, routing=routing, **options)
     y, grads = finite_values_and_gradients(layer, x)
     assert y.shape == (3, 10, 16)
     assert np.isfinite(y.astype("float32")).all(), (policy, case)

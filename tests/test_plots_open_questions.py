@@ -45,7 +45,8 @@ def test_search_costs_plot_the_medians_with_their_exponents():
 def test_pooled_kernel_figure_shows_both_routes_equal():
     rng = np.random.default_rng(0)
     image, kernel = rng.random((28, 28)), rng.normal(size=(3, 3))
-    fig = po.plot_pooled_kernel(image, kernel)
+    fig = po.plot_pooled_kernel(kernel, oq.pooled_kernel(kernel), oq.avg_pool(oq.conv2d(image, kernel)),
+                                oq.conv2d(image, oq.pooled_kernel(kernel), stride=2))
     a, b = (np.asarray(ax.images[0].get_array()) for ax in fig.axes[2:])
     np.testing.assert_allclose(a, b, atol=1e-12)
     assert a.shape == (13, 13) and fig.axes[1].images[0].get_array().shape == (4, 4)

@@ -97,14 +97,11 @@ def plot_search_costs(costs):
     return _finish(fig)
 
 
-def plot_pooled_kernel(image, kernel):
-    """Four panels: a 3×3 ``kernel``, the 4×4 kernel of the equivalent stride-2 convolution
-    (:func:`~capsule_lesson.open_questions.pooled_kernel`), and the two routes' outputs on ``image``
-    (``axes[2]``: conv then 2×2 average pool, ``axes[3]``: one stride-2 convolution); their largest difference
-    in the last title."""
-    pooled = oq.pooled_kernel(kernel)
-    route_a = oq.avg_pool(oq.conv2d(image, kernel))
-    route_b = oq.conv2d(image, pooled, stride=2)
+def plot_pooled_kernel(kernel, pooled, route_a, route_b):
+    """Four panels: a 3×3 ``kernel``, the 4×4 kernel of the equivalent stride-2 convolution (``pooled``, from
+    :func:`~capsule_lesson.open_questions.pooled_kernel`), and the two routes' outputs on one image (``route_a``
+    in ``axes[2]``: conv then 2×2 average pool; ``route_b`` in ``axes[3]``: one stride-2 convolution); their
+    largest difference in the last title."""
     fig, axes = plt.subplots(1, 4, figsize=(13.5, 3.8))
     span = np.abs(kernel).max()
     for ax, data, title in ((axes[0], kernel, "3×3 kernel k"), (axes[1], pooled, "4×4 kernel (k spread\nover a 2×2 box)")):

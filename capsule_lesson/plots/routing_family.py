@@ -8,7 +8,8 @@ plotted data tests can read back. The numbers come from :mod:`capsule_lesson.rou
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..routing import ROUTINGS, route
+from ..routing import route
+from ..routing_settings import ROUTINGS
 from ..routing_family import FAMILY_METRICS, coupling_changes
 from .routing import draw_coupling_heatmap, draw_dual_couplings
 from ..toy import cats_and_dogs
