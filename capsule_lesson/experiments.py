@@ -34,6 +34,7 @@ CALIBRATION_FIXES = {
     "bias-free + k-means": {"trunk_bias": False, "routing": "kmeans"},
     "bias-free": {"trunk_bias": False},
     "bias-free + orphan": {"trunk_bias": False, "leaky": True},
+    "bias-free + k-means + canvas": {"trunk_bias": False, "routing": "kmeans", "canvas": True},
     "bias-free + mean": {"trunk_bias": False, "aggregate": "mean"},
 }
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
@@ -157,7 +158,7 @@ def summarize(runs, out):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keys = ("dataset", "model", "routing", "epochs", "routings", "update", "squash", "inner_squash", "aggregate",
-            "leaky", "trunk_bias", "precision")
+            "leaky", "trunk_bias", "canvas", "precision")
     metrics = [k for k in rows[0] if k not in keys + ("seed", "device", "backend")]
     with open(out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -98,10 +98,14 @@ def capsule_couplings(model, images=None, routings=None, update=None, vote_scale
         u_hat = u_hat_all[i:i + batch_size] * vote_scale
         if layer.routing == "dynamic":
             result = dynamic_routing(u_hat, routings=routings, update=update, squash=layer.squash,
-                                     k=layer.squash_k, inner_squash=layer.inner_squash)
+                                     k=layer.squash_k, inner_squash=layer.inner_squash, aggregate=layer.aggregate,
+                                     leaky=layer.leaky)
         else:
             options = {"temperature": layer.temperature} if layer.routing == "kmeans" else {}
-            result = route(u_hat, layer.routing, routings, squash=layer.squash, k=layer.squash_k, **options)
+            if layer.leaky:
+                options["leaky"] = True
+            result = route(u_hat, layer.routing, routings, squash=layer.squash, k=layer.squash_k,
+                           aggregate=layer.aggregate, **options)
         c = result.c_history[-1]
         length = np.linalg.norm(result.v, axis=-1)
         direction = result.v / np.maximum(length, 1e-12)[..., None]

@@ -14,6 +14,7 @@ import warnings
 import h5py
 
 from .models import build_model
+from .precision import dtype_policy
 
 PRETRAINED_DIR = pathlib.Path(__file__).parent / "pretrained"
 
@@ -25,6 +26,8 @@ PRETRAINED = {
     "capsule_decoder": {"name": "capsule_decoder"},   # see capsule_lesson.decoder.decoder_views
     "fashion_cnn": {"name": "cnn"},                    # the same two models, trained on Fashion-MNIST
     "fashion_capsule": {"name": "capsule", "update": "replace"},
+    # the best fix of notebook 14: no trunk biases, k-means routing, trained on the two-digit canvas
+    "capsule_calibrated": {"name": "capsule", "trunk_bias": False, "routing": "kmeans"},
 }
 
 
@@ -40,7 +43,8 @@ def pretrained_record(name):
 
 
 def load_pretrained(name):
-    """A compiled Keras model with the shipped weights, by name: one of :data:`PRETRAINED`.
+    """A compiled Keras model with the shipped weights, by name: one of :data:`PRETRAINED`, built in the precision
+    it was trained in (its record's ``precision``: float32, or mixed bfloat16 for ``"capsule_calibrated"``).
 
     ``"capsule_decoder"`` takes ``[image, one-hot label]``; use :func:`capsule_lesson.decoder_views` on it.
     """
@@ -52,7 +56,8 @@ def load_pretrained(name):
         raise OSError(f"{path} is missing or does not match its record (SHA-256 {digest}); "
                       "reinstall the package or retrain with python -m capsule_lesson.train")
     config = dict(PRETRAINED[name])
-    model = build_model(config.pop("name"), **config)
+    with dtype_policy(record.get("precision", "float32")):   # as it was trained and evaluated for its record
+        model = build_model(config.pop("name"), **config)
     with warnings.catch_warnings():  # the file holds no optimizer state, on purpose
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         model.load_weights(path)

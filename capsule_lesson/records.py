@@ -34,6 +34,7 @@ def flatten(record):
            "aggregate": record["config"].get("aggregate", "sum") if record["model"] != "cnn" else "",
            "leaky": bool(record["config"].get("leaky", False)) if record["model"] != "cnn" else "",
            "trunk_bias": bool(record["config"].get("trunk_bias", True)),
+           "canvas": bool(record["config"].get("canvas", False)),
            "precision": record.get("precision", "float32"),   # records older than the option were float32
            "test_accuracy": m["test_accuracy"], "train_time_s": record["train_time_s"]}
     for layout, acc in m["two_digit"].items():
@@ -52,7 +53,7 @@ def flatten(record):
 
 
 def select(rows, dataset="mnist", model="capsule", routings=3, update="replace", squash="su", inner_squash="",
-           precision="float32", routing="dynamic", aggregate="sum", leaky=False, trunk_bias=True):
+           precision="float32", routing="dynamic", aggregate="sum", leaky=False, trunk_bias=True, canvas=False):
     """The rows (:func:`flatten`) of one configuration, sorted by seed (capsule keys are ignored for the CNN)."""
     def flag(value, default):
         return default if value in ("", None) else str(value) == "True"
@@ -60,7 +61,7 @@ def select(rows, dataset="mnist", model="capsule", routings=3, update="replace",
     def match(r):
         if r["dataset"] != dataset or r["model"] != model or r.get("precision", "float32") != precision:
             return False
-        if flag(r.get("trunk_bias"), True) != trunk_bias:
+        if flag(r.get("trunk_bias"), True) != trunk_bias or flag(r.get("canvas"), False) != canvas:
             return False
         if model != "capsule":
             return True

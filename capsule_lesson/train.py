@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from . import data
+from .canvas import OneDigitCanvas
 from .data import to_model_input
 from .decoder import RECONSTRUCTION_WEIGHT, decoder_views, reconstruction_error
 from .models import ARTICLE_EPOCHS, MODELS, build_model
@@ -94,17 +95,21 @@ def device_description():
 def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mnist", data_path=None,
           subset=False, train_limit=None, batch_size=128, learning_rate=1e-3, routings=3,
           update="replace", squash="su", inner_squash=None, verbose=1, command=None, recon_weight=None,
-          precision="float32", routing="dynamic", temperature=1.0, aggregate="sum", leaky=False, trunk_bias=True):
+          precision="float32", routing="dynamic", temperature=1.0, aggregate="sum", leaky=False, trunk_bias=True,
+          canvas=False):
     """Train one model; write ``model.weights.h5`` and ``record.json`` to ``out``; return the record.
 
     ``epochs``: None trains for the article's epochs (:data:`capsule_lesson.models.ARTICLE_EPOCHS`).
     ``precision``: ``"float32"`` (the published runs), ``"mixed_bfloat16"``, or ``"auto"`` (bfloat16 where the
     hardware computes it natively; see :mod:`capsule_lesson.precision`). The record says which was used and why.
     ``aggregate``, ``leaky`` (capsule models): see :class:`capsule_lesson.Capsule`; ``trunk_bias`` (every model):
-    see :func:`capsule_lesson.models.conv_trunk`.
+    see :func:`capsule_lesson.models.conv_trunk`. ``canvas=True``: every training digit sits on the two-digit
+    test's canvas beside a blank image (:class:`capsule_lesson.canvas.OneDigitCanvas`); not for the decoder model.
     """
     if model_name not in MODELS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
+    if canvas and model_name == "capsule_decoder":
+        raise ValueError("canvas training is for the cnn and capsule models (the decoder redraws 28x28 images)")
     epochs = ARTICLE_EPOCHS[model_name] if epochs is None else epochs   # the article's, by default
     policy, precision_reason = resolve_precision(precision)
     if verbose:
@@ -130,8 +135,12 @@ def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mn
         return ([x, y], [y, x]) if decoder else (x, y)   # the decoder sees the true class, redraws x
 
     start = time.time()
-    history = model.fit(*inputs_targets(x_train, y_train), batch_size=batch_size, epochs=epochs,
-                        verbose=verbose, validation_data=inputs_targets(x_test, y_test))
+    if canvas:
+        history = model.fit(OneDigitCanvas(x_train, y_train, batch_size, seed), epochs=epochs, verbose=verbose,
+                            validation_data=inputs_targets(x_test, y_test))
+    else:
+        history = model.fit(*inputs_targets(x_train, y_train), batch_size=batch_size, epochs=epochs,
+                            verbose=verbose, validation_data=inputs_targets(x_test, y_test))
     train_time = time.time() - start
     weights = out / "model.weights.h5"
     save_model_weights(model, weights)
@@ -141,7 +150,9 @@ def train(model_name="capsule", epochs=None, seed=0, out="runs/run", dataset="mn
         metrics["reconstruction_sse"] = reconstruction_error(views, to_model_input(x_test))
     else:
         metrics = evaluate(model, x_test, y_test)
-    config = {} if trunk_bias else {"trunk_bias": False}   # records older than the option had biases
+    config = {} if trunk_bias else {"trunk_bias": False}   # records older than these options had neither
+    if canvas:
+        config["canvas"] = True
     if model_name != "cnn":
         config.update(routing=routing, routings=routings, update=update, squash=squash, inner_squash=inner_squash,
                       temperature=temperature, aggregate=aggregate, leaky=leaky)
@@ -196,6 +207,8 @@ def main(argv=None):
                         help="true: the couplings' softmax holds an orphan output with logit 0")
     parser.add_argument("--trunk-bias", type=true_or_false, default=True,
                         help="false: convolutions without biases (a blank patch gives a zero capsule)")
+    parser.add_argument("--canvas", type=true_or_false, default=False,
+                        help="true: each training digit on the two-digit canvas beside a blank image")
     parser.add_argument("--recon-weight", type=float, default=None,
                         help="capsule_decoder only: weight of the summed squared pixel error (default 0.0005)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
@@ -210,7 +223,7 @@ def main(argv=None):
                    args.train_limit, args.batch_size, args.learning_rate, args.routings, args.update,
                    args.squash, args.inner_squash, args.verbose, recon_weight=args.recon_weight,
                    precision=args.precision, routing=args.routing, temperature=args.temperature,
-                   aggregate=args.aggregate, leaky=args.leaky, trunk_bias=args.trunk_bias)
+                   aggregate=args.aggregate, leaky=args.leaky, trunk_bias=args.trunk_bias, canvas=args.canvas)
     print(json.dumps(record["metrics"], indent=2))
 
 

@@ -10,9 +10,10 @@ import matplotlib as mpl
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
 #: One colour and one name per shipped model, the same in every figure.
-MODEL_COLOURS = {"cnn": PALETTE[1], "capsule": PALETTE[0], "capsule_accumulate": PALETTE[2]}
+MODEL_COLOURS = {"cnn": PALETTE[1], "capsule": PALETTE[0], "capsule_accumulate": PALETTE[2],
+                 "capsule_calibrated": PALETTE[3]}
 MODEL_LABELS = {"cnn": "CNN (global pooling)", "capsule": "capsule (replace, article)",
-                "capsule_accumulate": "capsule (accumulate, paper)"}
+                "capsule_accumulate": "capsule (accumulate, paper)", "capsule_calibrated": "capsule (calibrated)"}
 
 COURSE_STYLE = {
     "axes.prop_cycle": mpl.cycler(color=PALETTE),

@@ -1,0 +1,141 @@
+"""The analysis of notebook 14 (does the capsule know what it sees?) and its figures."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from capsule_lesson import calibration as cal, load_mnist_test
+from capsule_lesson.models import capsule_model
+from capsule_lesson.plots import calibration as pc
+
+
+def fake_record(seed, config, **metrics):
+    layout = {"top2": 0.9, "top2_confident": 0.9, "exact_set": 0.5, "mean_above": 3.0, "pairs": 10}
+    blank = {"top1": 0.9, "exactly_one": 0.4, "mean_above": 2.0}
+    record = {"dataset": "mnist", "model": "capsule", "seed": seed, "epochs": 10, "precision": "mixed_bfloat16",
+              "train_time_s": 500.0, "config": {"routings": 3, "update": "replace", "squash": "su", **config},
+              "metrics": {"test_accuracy": 0.99, "two_digit": {"stacked": dict(layout), "side": dict(layout)},
+                          "one_digit_blank": {"stacked": dict(blank), "side": dict(blank)}}}
+    for key, value in metrics.items():
+        layout_name, metric = key.split("_", 1)
+        target = record["metrics"]["one_digit_blank" if metric.startswith("blank_") else "two_digit"][layout_name]
+        target[metric.removeprefix("blank_")] = value
+    return record
+
+
+def write(folder, name, record):
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(record))
+
+
+def test_variants_are_selected_by_their_settings_and_scored_against_the_bar(tmp_path):
+    family, fixes = tmp_path / "family", tmp_path / "fixes"
+    for seed in range(3):
+        write(family, f"dyn{seed}", fake_record(seed, {"routing": "dynamic"}))
+        write(fixes, f"bf{seed}", fake_record(seed, {"trunk_bias": False}, stacked_exact_set=0.95, side_exact_set=0.93))
+        write(fixes, f"bfmean{seed}", fake_record(seed, {"trunk_bias": False, "aggregate": "mean"},
+                                                  stacked_exact_set=0.6))
+    write(fixes, "orphan0", fake_record(0, {"trunk_bias": False, "leaky": True}, stacked_exact_set=0.99))
+    variants = {"article": (family, {}), "bias-free": (fixes, {"trunk_bias": False}),
+                "mean": (fixes, {"trunk_bias": False, "aggregate": "mean"}),
+                "orphan": (fixes, {"trunk_bias": False, "leaky": True}), "missing": (tmp_path / "none", {})}
+    rows = cal.variant_rows(variants)
+    assert [len(g) for g in rows.values()] == [3, 3, 3, 1, 0]
+    met = cal.bar_met(rows["bias-free"])
+    assert met["stacked_exact_set"] and met["side_exact_set"] and not met["stacked_top2"]
+    assert cal.bar_met([]) == {}
+    assert cal.best_variant(rows, min_seeds=3) == "bias-free"   # the one-seed orphan run cannot win
+    assert cal.best_variant({"orphan": rows["orphan"], "mean": rows["mean"]}) == "orphan"   # one seed suffices by default
+    assert cal.best_variant({"a": []}) is None
+    table = cal.calibration_table(rows)
+    lines = table.splitlines()
+    assert lines[0].startswith("| variant | seeds | test acc. |") and len(lines) == 2 + len(variants) + 1
+    assert "| bias-free | 3 | 99.00 ± 0.00 | 90.0 ± 0.0 | 95.0 ± 0.0 | 3.00 ± 0.00 |" in table
+    assert "| missing | 0 | not run |" in table and lines[-1].startswith("| the bar")
+    fig = pc.plot_variants(rows)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == pytest.approx([50.0, 95.0, 60.0, 99.0])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_mnist_test()
+    return x[:40], y[:40]
+
+
+def untrained(trunk_bias):
+    keras.utils.set_random_seed(0)
+    model = capsule_model(trunk_bias=trunk_bias)
+    if trunk_bias:                          # biases as after training: positive, so the ReLUs pass them
+        for layer in model.layers:
+            if layer.name.startswith("conv"):
+                layer.bias.assign(np.full(layer.bias.shape, 0.05, "float32"))
+    return model
+
+
+@pytest.mark.parametrize("layout", ["side", "stacked"])
+def test_blank_capsules_are_one_vector_with_biases_and_zero_without(digits, layout):
+    with_bias = cal.blank_capsules(untrained(True), digits[0], layout)
+    assert with_bias["count"] == 176 and with_bias["blank_spread"] < 1e-6 and with_bias["blank_norm"] > 0
+    assert with_bias["digit_norm"] > 0
+    without = cal.blank_capsules(untrained(False), digits[0], layout)
+    assert without["blank_norm"] == 0.0 and without["blank_spread"] == 0.0
+
+
+def test_blank_share_and_growing_canvas(digits):
+    x, y = digits
+    plain = untrained(False)
+    share = cal.blank_share(plain, x, y, "side")
+    assert share["true"] == pytest.approx(0.0, abs=1e-6) and share["absent"] == pytest.approx(0.0, abs=1e-6)
+    biased = cal.blank_share(untrained(True), x, y, "side")
+    assert 0 < biased["absent"] < 1
+    growth = cal.lengths_on_growing_canvas(untrained(True), x, y, tiles=(1, 2, 3))
+    assert [g["capsules"] for g in growth.values()] == [64, 176, 288]
+    assert growth[1]["absent"] < growth[2]["absent"] < growth[3]["absent"]   # the sum grows with the canvas
+    flat = cal.lengths_on_growing_canvas(plain, x, y, tiles=(1, 2, 3))
+    # without biases a blank tile's capsules are zero: past the seam (tile 2) more blank adds nothing
+    assert flat[3]["absent"] == pytest.approx(flat[2]["absent"], abs=1e-5)
+    assert flat[3]["above"] == flat[2]["above"]
+    fig = pc.plot_canvas_growth({"capsule": growth, "capsule_calibrated": flat})
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [g["absent"] for g in growth.values()])
+    np.testing.assert_allclose(fig.axes[1].lines[1].get_xdata(), [64, 176, 288])
+
+
+def test_score_bars_draw_the_scores():
+    scores = {"cnn": np.linspace(0, 0.9, 10), "capsule": np.linspace(0.9, 0, 10)}
+    fig = pc.plot_score_bars(scores, present={3, 7}, title="a pair")
+    np.testing.assert_allclose([b.get_height() for b in fig.axes[0].containers[1]], scores["capsule"])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[3] == "3\n(present)" and labels[4] == "4"
+
+
+def test_the_readme_table_is_the_records_table():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    shown = readme.split("<!-- calibration-table -->\n", 1)[1].split("\n<!-- /calibration-table -->", 1)[0]
+    rows = cal.variant_rows()
+    assert shown == cal.calibration_table(rows)
+    assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == 10 for v in rows.values() for r in v)
+    assert all(len(rows[name]) >= 1 for name in cal.VARIANTS), [n for n, v in rows.items() if not v]
+    assert all(not r["trunk_bias"] for name in cal.VARIANTS if name.startswith("bias-free") for r in rows[name])
+
+
+def test_the_calibrated_model_is_the_best_variant_and_reproduces_its_record():
+    from capsule_lesson import PRETRAINED, load_pretrained, pretrained_record
+    from capsule_lesson.train import evaluate
+
+    record = pretrained_record("capsule_calibrated")
+    assert record["seed"] == 0 and record["precision"] == "mixed_bfloat16"
+    best = cal.best_variant()
+    folder, settings = cal.VARIANTS[best]
+    assert {k: v for k, v in record["config"].items() if k in settings} == settings
+    assert {k: v for k, v in PRETRAINED["capsule_calibrated"].items() if k != "name"} == {
+        k: v for k, v in settings.items() if k != "canvas"}
+    x, y = load_mnist_test()
+    measured = evaluate(load_pretrained("capsule_calibrated"), x[:1000], y[:1000])
+    assert measured["test_accuracy"] > 0.98
+    model = load_pretrained("capsule_calibrated")
+    assert model.get_layer("digit_capsules").compute_dtype == "bfloat16"
