@@ -123,9 +123,8 @@ class Capsule(keras.layers.Layer):
     def _check_input_count(self, u):
         n_in = self.kernel.shape[0]
         if u.shape[1] is not None and u.shape[1] != n_in:
-            raise ValueError(
-                f"this fully connected Capsule was built for {n_in} input capsules, "
-                f"got {u.shape[1]} (input shape {tuple(u.shape)})")
+            raise ValueError(f"this fully connected Capsule was built for {n_in} input capsules, "
+                             f"got {u.shape[1]} (input shape {tuple(u.shape)})")
 
     # Routing reads the predictions only through these two. With shared weights they never form û
     # (batch, n_in, J, D), the layer's largest tensor, because û_{j|i} = W_j u_i is linear in u_i:
@@ -136,11 +135,8 @@ class Capsule(keras.layers.Layer):
         return u if self.share_weights else self.predictions(u)
 
     def weighted_sum(self, x, c):
-        """s_j = sum_i c_ij û_{j|i} (``aggregate="mean"``: divided by sum_i c_ij): couplings ``(batch, n_in, J)``
-        -> ``(batch, J, D)``.
-
-        ``c=None`` stands for the first iteration's even couplings (1/J; leaky: 1/(J+1)), summed without
-        forming them.
+        """s_j = sum_i c_ij û_{j|i} (``aggregate="mean"``: divided by max(sum_i c_ij, 1)): couplings ``(batch, n_in,
+        J)`` -> ``(batch, J, D)``. ``c=None``: the first iteration's even couplings (1/J; leaky: 1/(J+1)), unformed.
         """
         if self.aggregate == "mean" and c is None:   # mass n_in / (J + leaky), floored at 1: the plain mean
             return self._sum_evenly(x, ops.maximum(ops.cast(ops.shape(x)[1], x.dtype), self.num_capsule + self.leaky))
