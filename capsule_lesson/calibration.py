@@ -11,11 +11,9 @@ the lengths grow with the canvas), and compares the fixes trained by ``python -m
 import argparse
 import pathlib
 
-import keras
 import numpy as np
 
-from .data import to_model_input
-from .inspection import capsule_couplings, predict_scores, region_shares
+from .inspection import capsule_couplings, pixel_capsules, predict_scores, region_shares
 from .records import flatten, load_records, select
 from .routing_family import FAMILY_RECORDS
 from .statistics import mean_std
@@ -50,7 +48,7 @@ def variant_rows(variants=VARIANTS):
     out = {}
     for name, (folder, settings) in variants.items():
         if folder not in loaded:
-            loaded[folder] = [flatten(r) for r in load_records(folder)] if pathlib.Path(folder).exists() else []
+            loaded[folder] = [flatten(r) for r in load_records(folder)]   # none yet: an empty list
         out[name] = select(loaded[folder], precision="mixed_bfloat16", **settings)
     return out
 
@@ -70,7 +68,7 @@ def calibration_table(rows=None, metrics=METRICS):
     lines = [header, "|" + "---|" * (len(metrics) + 3)]
     for name, group in rows.items():
         cells = [mean_std([r[m] for r in group], scale=1 if m.endswith("mean_above") else 100,
-                          digits=2 if m in ("test_accuracy",) or m.endswith("mean_above") else 1) for m, _ in metrics]
+                          digits=2 if m == "test_accuracy" or m.endswith("mean_above") else 1) for m, _ in metrics]
         met = bar_met(group)
         verdict = f"{sum(met.values())} / {len(BAR)}" if met else ""
         lines.append(f"| {name} | {len(group)} | " + " | ".join(cells) + f" | {verdict} |")
@@ -103,11 +101,10 @@ def blank_capsules(model, digits, layout="side"):
     the largest ||u_i - u_1|| between its capsules (0: one identical vector), the median ||u_i|| over the
     capsules of ``digits`` (uint8 ``(n, 28, 28)``, each on its own canvas) and the number of capsules a canvas has.
     """
-    trunk = keras.Model(model.input, model.get_layer("to_capsules").output)
     h, w = digits.shape[1:3]
     blank = np.zeros((1, h, 2 * w) if layout == "side" else (1, 2 * h, w), np.uint8)
-    u_blank = keras.ops.convert_to_numpy(trunk(to_model_input(blank), training=False))[0]
-    u_digits = keras.ops.convert_to_numpy(trunk(to_model_input(digits), training=False))
+    u_blank = pixel_capsules(model, blank)[0][0]
+    u_digits = pixel_capsules(model, digits)[0]
     norms = np.linalg.norm(u_blank, axis=-1)
     return {"blank_norm": float(norms.mean()), "blank_spread": float(np.linalg.norm(u_blank - u_blank[0], axis=-1).max()),
             "digit_norm": float(np.median(np.linalg.norm(u_digits, axis=-1))), "count": int(len(u_blank))}
@@ -137,12 +134,11 @@ def lengths_on_growing_canvas(model, digits, labels, tiles=(1, 2, 3, 4), layout=
     """
     out = {}
     axis = 2 if layout == "side" else 1
-    trunk = keras.Model(model.input, model.get_layer("to_capsules").output)
     for k in tiles:
         canvas = np.concatenate([digits] + [np.zeros_like(digits)] * (k - 1), axis=axis)
         scores = predict_scores(model, canvas)
         present = np.eye(scores.shape[1], dtype=bool)[np.asarray(labels)]
-        out[k] = {"capsules": int(trunk(to_model_input(canvas[:1])).shape[1]), "true": float(scores[present].mean()),
+        out[k] = {"capsules": pixel_capsules(model, canvas[:1])[0].shape[1], "true": float(scores[present].mean()),
                   "absent": float(scores[~present].mean()), "above": float((scores > 0.5).sum(axis=1).mean())}
     return out
 

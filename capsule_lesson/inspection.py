@@ -59,6 +59,17 @@ class CapsuleLook(NamedTuple):
     evidence: np.ndarray
 
 
+def pixel_capsules(model, images, batch_size=100):
+    """The pixel capsules u_i a capsule model's trunk makes of uint8 ``images``: ``(capsules, grid)`` with
+    ``capsules`` of shape ``(n, grid_h * grid_w, channels)`` (float32) and ``grid = (grid_h, grid_w)``, the
+    trunk's last feature map (the input of the ``"to_capsules"`` layer)."""
+    trunk = keras.Model(model.input, model.get_layer("to_capsules").input)
+    maps = [keras.ops.convert_to_numpy(trunk(to_model_input(images[i:i + batch_size]), training=False))
+            for i in range(0, len(images), batch_size)]
+    fmap = np.concatenate(maps)
+    return fmap.reshape(len(fmap), -1, fmap.shape[-1]), tuple(fmap.shape[1:3])
+
+
 def pixel_votes(model, images, batch_size=100):
     """The capsule model's votes û_{j|i} = W_j u_i for ``images``: ``(u_hat, grid)`` with ``u_hat`` of shape
     ``(n, grid_h * grid_w, classes, dim)`` (float32) and ``grid = (grid_h, grid_w)``, the trunk's last
@@ -66,14 +77,10 @@ def pixel_votes(model, images, batch_size=100):
     routing settings without rerunning the convolutions.
     """
     layer = model.get_layer("digit_capsules")
-    trunk = keras.Model(model.input, model.get_layer("to_capsules").input)
-    votes, grid = [], None
-    for i in range(0, len(images), batch_size):
-        fmap = keras.ops.convert_to_numpy(trunk(to_model_input(images[i:i + batch_size]), training=False))
-        grid = fmap.shape[1:3]
-        u = fmap.reshape(len(fmap), -1, fmap.shape[-1])
-        votes.append(keras.ops.convert_to_numpy(layer.predictions(keras.ops.convert_to_tensor(u))))
-    return np.concatenate(votes), tuple(grid)
+    capsules, grid = pixel_capsules(model, images, batch_size)
+    votes = [keras.ops.convert_to_numpy(layer.predictions(keras.ops.convert_to_tensor(capsules[i:i + batch_size])))
+             for i in range(0, len(capsules), batch_size)]
+    return np.concatenate(votes), grid
 
 
 def capsule_couplings(model, images=None, routings=None, update=None, vote_scale=1.0, batch_size=100,
@@ -93,19 +100,16 @@ def capsule_couplings(model, images=None, routings=None, update=None, vote_scale
     u_hat_all, grid = pixel_votes(model, images, batch_size) if votes is None else votes
     routings = layer.routings if routings is None else routings
     update = layer.update if update is None else update
+    options = {"update": update, "inner_squash": layer.inner_squash} if layer.routing == "dynamic" else {}
+    if layer.routing == "kmeans":
+        options["temperature"] = layer.temperature
+    if layer.leaky:                            # a setting of dynamic and k-means routing only
+        options["leaky"] = True
     norms, couplings, evidence = [], [], []
     for i in range(0, len(u_hat_all), batch_size):
         u_hat = u_hat_all[i:i + batch_size] * vote_scale
-        if layer.routing == "dynamic":
-            result = dynamic_routing(u_hat, routings=routings, update=update, squash=layer.squash,
-                                     k=layer.squash_k, inner_squash=layer.inner_squash, aggregate=layer.aggregate,
-                                     leaky=layer.leaky)
-        else:
-            options = {"temperature": layer.temperature} if layer.routing == "kmeans" else {}
-            if layer.leaky:
-                options["leaky"] = True
-            result = route(u_hat, layer.routing, routings, squash=layer.squash, k=layer.squash_k,
-                           aggregate=layer.aggregate, **options)
+        result = route(u_hat, layer.routing, routings, squash=layer.squash, k=layer.squash_k,
+                       aggregate=layer.aggregate, **options)
         c = result.c_history[-1]
         length = np.linalg.norm(result.v, axis=-1)
         direction = result.v / np.maximum(length, 1e-12)[..., None]
