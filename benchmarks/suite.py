@@ -23,7 +23,8 @@ from .measure import git_state, linear_fit, load_average, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-ITEMS = ("models", "layer", "scaling", "profile", "training", "routings", "course")
+KNOBS = ("threads", "channels", "pipeline")
+ITEMS = ("models", "layer", "scaling", "profile", "training", "routings") + KNOBS + ("course",)
 BACKENDS = ("tensorflow", "jax", "torch")
 TARGETS = {"capsule_overhead_max": 1.10, "per_sample_speedup_min": 5.0, "course_total_max_s": 600.0,
            "fast_speedup_min": 2.5, "capsule_10_epochs_max_s": 480.0, "cnn_20_epochs_max_s": 900.0}
@@ -223,6 +224,37 @@ def table_routings(results):
     return md_table(["backend", "model", "precision", "train step, ms: wall / CPU", "÷ CNN (same precision)"], rows)
 
 
+def table_knobs(results):
+    """Threads, channels order and input pipeline: one table, a row per measured setting."""
+    rows = []
+    for backend, per_task in results.items():
+        r = dict(per_task.get("knobs", {}))       # runs before the three were items of their own
+        if "error" in r:
+            rows.append([backend, "knobs: failed", "", "", "", ""])
+        for task in KNOBS:
+            if task in per_task and "error" in per_task[task]:
+                rows.append([backend, f"{task}: failed", "", "", "", ""])
+            elif task in per_task:
+                r[task] = per_task[task][task]
+        for name, row in r.get("threads", {}).items():
+            setting, model = name.split("|")
+            rows.append([backend, "threads", setting, model, both(row["step"]),
+                         f"{row['ratio_to_default']:.2f} (÷ TensorFlow's default)"])
+        for key, row in r.get("channels", {}).items():
+            order, model = key.split(", ", 1)
+            if "error" in row:
+                rows.append([backend, "channels order", order, model, "fails", row["error"]])
+            else:
+                rows.append([backend, "channels order", order, model, both(row["step"]),
+                             f"{row['ratio_to_channels_last']:.2f} (÷ channels last)"])
+        for key, row in r.get("pipeline", {}).items():
+            base = "the same batches" if key.startswith("canvas") else "one fixed batch"
+            rows.append([backend, "input pipeline", key, "capsule, mixed_bfloat16", both(row["step"]),
+                         f"{row['ratio_to_train_on_batch']:.2f} (÷ train_on_batch, {base})"])
+    return md_table(["backend", "knob", "setting", "train step of", "ms per step: wall / CPU", "ratio (per round)"],
+                    rows)
+
+
 def training_note(results):
     notes = []
     for backend, per_task in results.items():
@@ -326,6 +358,8 @@ def render(report):
     if any("training" in r for r in res.values()):
         lines += ["## 6. Training settings: precision and compilation, both models", "", table_training(res), "",
                   training_note(res), ""]
+    if any(task in r for r in res.values() for task in ("knobs",) + KNOBS):
+        lines += ["## 8. Threads, channels order and the input pipeline (batch 128)", "", table_knobs(res), ""]
     if report.get("course"):
         c = report["course"]
         lines += ["## 5. The course: every notebook, quick path (on the test sets bundled with the package, "
@@ -379,6 +413,8 @@ def main(argv=None):
     tasks += [("training", b) for b in backends if "training" in items]
     if "routings" in items and "tensorflow" in backends:
         tasks.append(("routings", "tensorflow"))
+    tasks += [(task, b) for task in KNOBS if task in items for b in backends
+              if task != "threads" or b == "tensorflow"]   # thread pools: TensorFlow's
     for task, backend in tasks:
         result = run_worker(task, backend, args.quick, args.worker_timeout)
         report["results"].setdefault(backend, {})[task] = result

@@ -9,6 +9,7 @@ worker process per backend and task. Tasks:
 * ``profile``: where a train step's time goes, per layer and per op (TensorFlow's profiler).
 * ``training``: train steps of both models under each precision (and TensorFlow's ``jit_compile``), the
   epoch time they imply, and the arithmetic they do against a large matrix product's rate (the practical peak).
+* ``threads``, ``channels``, ``pipeline``: the knobs besides precision (:mod:`benchmarks.knobs`).
 * ``routings``: train steps of the capsule model with each routing (dynamic, k-means, EM, uniform) against
   the CNN's, in float32 and mixed bfloat16.
 """
@@ -441,7 +442,9 @@ def task_routings(quick):
     return out
 
 
-TASKS = {"models": task_models, "layer": task_layer, "scaling": task_scaling, "profile": task_profile,
+from .knobs import task_channels, task_pipeline, task_threads  # noqa: E402
+
+TASKS = {"threads": task_threads, "channels": task_channels, "pipeline": task_pipeline, "models": task_models, "layer": task_layer, "scaling": task_scaling, "profile": task_profile,
          "training": task_training, "routings": task_routings}
 
 
