@@ -30,7 +30,8 @@ def test_knobs_table_lists_every_setting_and_failures():
                           "intra 1, inter 1|capsule, mixed_bfloat16": {"step": step, "ratio_to_default": 1.8}},
               "channels": {"channels_last, cnn, float32": {"step": step, "ratio_to_channels_last": 1.0},
                            "channels_first, cnn, float32": {"error": "InvalidArgumentError: NHWC only"}},
-              "pipeline": {"fit, NumPy arrays (as training)": {"step": step, "ratio_to_train_on_batch": 1.05}}}
+              "pipeline": {"fit, NumPy arrays (as training)": {"step": step, "ratio_to_train_on_batch": 1.05,
+                                                               "whole_call_per_step": step}}}
     per_task = {task: {task: rows} for task, rows in result.items()}
     table = suite.table_knobs({"tensorflow": per_task, "jax": {"channels": {"error": ["boom"]}},
                                "torch": {"knobs": {"error": ["boom"]}}})   # a run from before the split
@@ -38,6 +39,7 @@ def test_knobs_table_lists_every_setting_and_failures():
     assert len(lines) == 2 + 2 + 2 + 1 + 2
     assert "| tensorflow | threads | intra 1, inter 1 | capsule, mixed_bfloat16 | 50.0 / 90.0 | 1.80" in table
     assert "| channels_first | cnn, float32 | fails | InvalidArgumentError: NHWC only |" in table
+    assert "| 50.0 steady (whole call: 50.0 / 90.0) | 1.05" in table
     assert "| jax | channels: failed |" in table and "| torch | knobs: failed |" in table
     assert suite.table_knobs({"tensorflow": {"knobs": result}}) == suite.table_knobs({"tensorflow": per_task})
 
