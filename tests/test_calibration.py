@@ -49,11 +49,18 @@ def test_variants_are_selected_by_their_settings_and_scored_against_the_bar(tmp_
     assert cal.best_variant(rows, min_seeds=3) == "bias-free"   # the one-seed orphan run cannot win
     assert cal.best_variant({"orphan": rows["orphan"], "mean": rows["mean"]}) == "orphan"   # one seed suffices by default
     assert cal.best_variant({"a": []}) is None
+    cnn = dict(fake_record(0, {"canvas": True}, stacked_exact_set=1.0, side_exact_set=1.0), model="cnn")
+    write(fixes, "cnn0", cnn)
+    with_cnn = cal.variant_rows({**variants, "cnn": (fixes, {"model": "cnn", "canvas": True})})
+    assert len(with_cnn["cnn"]) == 1 and cal.best_variant(with_cnn) != "cnn"   # the fixes are the capsule's
     table = cal.calibration_table(rows)
     lines = table.splitlines()
     assert lines[0].startswith("| variant | seeds | test acc. |") and len(lines) == 2 + len(variants) + 1
     assert "| bias-free | 3 | 99.00 ± 0.00 | 90.0 ± 0.0 | 95.0 ± 0.0 | 3.00 ± 0.00 |" in table
     assert "| missing | 0 | not run |" in table and lines[-1].startswith("| the bar")
+    near = [dict(r, test_accuracy=0.99297, stacked_top2=0.96, side_top2=0.96, stacked_blank_exactly_one=0.98,
+                 side_blank_exactly_one=0.98) for r in rows["bias-free"]]
+    assert "| 6 / 7 (short: test acc. 99.297) |" in cal.calibration_table({"near": near})
     fig = pc.plot_variants(rows)
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == pytest.approx([50.0, 95.0, 60.0, 99.0])
