@@ -30,6 +30,7 @@ VARIANTS = {
     "bias-free + k-means": (CALIBRATION_RECORDS, {"trunk_bias": False, "routing": "kmeans"}),
     "bias-free + k-means + canvas": (CALIBRATION_RECORDS, {"trunk_bias": False, "routing": "kmeans", "canvas": True}),
     "bias-free + mean": (CALIBRATION_RECORDS, {"trunk_bias": False, "aggregate": "mean"}),
+    "CNN + canvas": (CALIBRATION_RECORDS, {"model": "cnn", "canvas": True}),
 }
 #: The columns of the comparison: (flattened metric, heading).
 METRICS = (("test_accuracy", "test acc."),

@@ -125,7 +125,11 @@ def test_the_readme_table_is_the_records_table():
     shown = readme.split("<!-- calibration-table -->\n", 1)[1].split("\n<!-- /calibration-table -->", 1)[0]
     rows = cal.variant_rows()
     assert shown == cal.calibration_table(rows)
-    assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == 10 for v in rows.values() for r in v)
+    from capsule_lesson.models import ARTICLE_EPOCHS
+
+    assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == ARTICLE_EPOCHS[r["model"]]
+               for v in rows.values() for r in v)            # the article's recipe: 10 epochs, the CNN 20
+    assert [r["canvas"] for r in rows["CNN + canvas"]] == [True] * len(rows["CNN + canvas"])
     assert all(len(rows[name]) >= 1 for name in cal.VARIANTS), [n for n, v in rows.items() if not v]
     assert all(not r["trunk_bias"] for name in cal.VARIANTS if name.startswith("bias-free") for r in rows[name])
 
