@@ -14,12 +14,9 @@ import pathlib
 import numpy as np
 
 from .inspection import capsule_couplings, pixel_capsules, predict_scores, region_shares
-from .records import flatten, load_records, select
-from .routing_family import FAMILY_RECORDS
+from .records import CALIBRATION_RECORDS, FAMILY_RECORDS, flatten, load_records, select
 from .statistics import mean_std
 
-#: Records of the fixes (``--plan calibration``, mixed bfloat16, seeds 0-2).
-CALIBRATION_RECORDS = pathlib.Path(__file__).parent / "results" / "calibration"
 #: The rows of the comparison: name -> (records folder, settings for :func:`capsule_lesson.records.select`).
 VARIANTS = {
     "article (dynamic routing)": (FAMILY_RECORDS, {}),
@@ -30,6 +27,7 @@ VARIANTS = {
     "bias-free + k-means": (CALIBRATION_RECORDS, {"trunk_bias": False, "routing": "kmeans"}),
     "bias-free + k-means + canvas": (CALIBRATION_RECORDS, {"trunk_bias": False, "routing": "kmeans", "canvas": True}),
     "bias-free + mean": (CALIBRATION_RECORDS, {"trunk_bias": False, "aggregate": "mean"}),
+    "article + canvas": (CALIBRATION_RECORDS, {"canvas": True}),
     "CNN + canvas": (CALIBRATION_RECORDS, {"model": "cnn", "canvas": True}),
 }
 #: The columns of the comparison: (flattened metric, heading).

@@ -25,7 +25,8 @@ import numpy as np
 
 from .models import ARTICLE_EPOCHS
 from .precision import PRECISIONS, resolve_precision
-from .records import PRECISION_RECORDS, SHIPPED_RECORDS, flatten, load_records
+from .records import (CALIBRATION_RECORDS, FAMILY_RECORDS, PRECISION_RECORDS, SHIPPED_RECORDS, flatten,
+                      load_records)
 from .reports import markdown_report, parity_report
 
 SEEDS = (0, 1, 2)
@@ -36,6 +37,7 @@ CALIBRATION_FIXES = {
     "bias-free + orphan": {"trunk_bias": False, "leaky": True},
     "bias-free + k-means + canvas": {"trunk_bias": False, "routing": "kmeans", "canvas": True},
     "bias-free + mean": {"trunk_bias": False, "aggregate": "mean"},
+    "article + canvas": {"canvas": True},   # the canvas alone: which ingredient of the best fix matters?
 }
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
     epochs = epochs or ARTICLE_EPOCHS[model]
@@ -131,7 +133,7 @@ def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=N
     make a quick smoke run."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    done_in = (out,) if rerun else (out, SHIPPED_RECORDS, PRECISION_RECORDS)
+    done_in = (out,) if rerun else (out, SHIPPED_RECORDS, PRECISION_RECORDS, FAMILY_RECORDS, CALIBRATION_RECORDS)
     if precision == "auto":   # name the jobs after the precision they will really train in
         precision = resolve_precision("auto")[0]
     queue = [j for j in plan(plan_name, precision) if not has_record(j, *done_in)][:only]

@@ -12,6 +12,10 @@ import numpy as np
 SHIPPED_RECORDS = pathlib.Path(__file__).parent / "results" / "records"
 #: Records of the article's recipe trained in mixed bfloat16, kept apart from the float32 studies.
 PRECISION_RECORDS = pathlib.Path(__file__).parent / "results" / "precision"
+#: Records of the capsule model trained with each routing (article's recipe, mixed bfloat16, 3 seeds).
+FAMILY_RECORDS = pathlib.Path(__file__).parent / "results" / "routing_family"
+#: Records of the fixes of notebook 14 (``--plan calibration``, mixed bfloat16, seeds 0-2).
+CALIBRATION_RECORDS = pathlib.Path(__file__).parent / "results" / "calibration"
 #: Mean and standard deviation over seeds per configuration of the shipped records (``experiments summarize``).
 SUMMARY_CSV = pathlib.Path(__file__).parent / "results" / "summary.csv"
 

@@ -11,13 +11,11 @@ import pathlib
 
 import numpy as np
 
-from .records import flatten, load_records, select
+from .records import FAMILY_RECORDS, flatten, load_records, select
 from .routing import coupling_entropy, dynamic_routing, route
 from .routing_settings import ROUTINGS
 from .statistics import compare_seeds, mean_std
 
-#: Records of the capsule model trained with each routing (article's recipe, mixed bfloat16, 3 seeds).
-FAMILY_RECORDS = pathlib.Path(__file__).parent / "results" / "routing_family"
 #: Iterations of each routing in those runs (uniform couplings need one pass).
 FAMILY_ROUTINGS = {"dynamic": 3, "kmeans": 3, "em": 3, "uniform": 1}
 #: The columns of the MNIST comparison: (flattened metric, heading).

@@ -283,6 +283,32 @@ def test_run_skips_jobs_with_a_shipped_record(tmp_path, monkeypatch):
     assert started == [] and [code for _, code in late] == [None, None, None]
 
 
+def test_run_skips_the_studies_shipped_records_too(tmp_path, monkeypatch):
+    """The calibration and routing-family records live in folders of their own; their plans must not retrain
+    what those folders already hold."""
+    import subprocess
+
+    import capsule_lesson.experiments as experiments
+
+    started = []
+
+    def fake_run(cmd, **kwargs):
+        started.append(pathlib.Path(cmd[cmd.index("--out") + 1]).name)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    for plan_name, attribute in (("calibration", "CALIBRATION_RECORDS"), ("routing_family", "FAMILY_RECORDS")):
+        shipped = tmp_path / attribute
+        shipped.mkdir()
+        jobs = experiments.plan(plan_name, "mixed_bfloat16")
+        for job in jobs[:-1]:
+            (shipped / f"{job['name']}.json").write_text("{}")
+        monkeypatch.setattr(experiments, attribute, shipped)
+        monkeypatch.setattr(experiments.subprocess, "run", fake_run)
+        started.clear()
+        experiments.run(plan_name, tmp_path / f"runs_{plan_name}", precision="mixed_bfloat16")
+        assert started == [jobs[-1]["name"]]
+
+
 def fake_record(seed, device, backend, top2=0.9):
     layouts = {layout: {"top2": top2 - 0.01 * seed, "top2_confident": top2 - 0.02 * seed}
                for layout in ("side", "stacked")}
