@@ -37,7 +37,9 @@ CALIBRATION_FIXES = {
     "bias-free + orphan": {"trunk_bias": False, "leaky": True},
     "bias-free + k-means + canvas": {"trunk_bias": False, "routing": "kmeans", "canvas": True},
     "bias-free + mean": {"trunk_bias": False, "aggregate": "mean"},
-    "article + canvas": {"canvas": True},   # the canvas alone: which ingredient of the best fix matters?
+    "article + canvas": {"canvas": True},   # one ingredient at a time: which part of the best fix matters?
+    "bias-free + canvas": {"trunk_bias": False, "canvas": True},
+    "k-means + canvas": {"routing": "kmeans", "canvas": True},
 }
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
     epochs = epochs or ARTICLE_EPOCHS[model]

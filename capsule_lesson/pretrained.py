@@ -26,8 +26,8 @@ PRETRAINED = {
     "capsule_decoder": {"name": "capsule_decoder"},   # see capsule_lesson.decoder.decoder_views
     "fashion_cnn": {"name": "cnn"},                    # the same two models, trained on Fashion-MNIST
     "fashion_capsule": {"name": "capsule", "update": "replace"},
-    # the best fix of notebook 14: no trunk biases, k-means routing, trained on the two-digit canvas
-    "capsule_calibrated": {"name": "capsule", "trunk_bias": False, "routing": "kmeans"},
+    # the best fix of notebook 14: no trunk biases, the article's routing, trained on the two-digit canvas
+    "capsule_calibrated": {"name": "capsule", "trunk_bias": False},
 }
 
 
