@@ -13,6 +13,7 @@ import pathlib
 
 import numpy as np
 
+from .experiments import CALIBRATION_FIXES
 from .inspection import capsule_couplings, pixel_capsules, predict_scores, region_shares
 from .records import CALIBRATION_RECORDS, FAMILY_RECORDS, flatten, load_records, select
 from .statistics import mean_std
@@ -22,14 +23,7 @@ VARIANTS = {
     "article (dynamic routing)": (FAMILY_RECORDS, {}),
     "author's later loop (k-means)": (FAMILY_RECORDS, {"routing": "kmeans"}),
     "EM routing": (FAMILY_RECORDS, {"routing": "em"}),
-    "bias-free trunk": (CALIBRATION_RECORDS, {"trunk_bias": False}),
-    "bias-free + orphan": (CALIBRATION_RECORDS, {"trunk_bias": False, "leaky": True}),
-    "bias-free + k-means": (CALIBRATION_RECORDS, {"trunk_bias": False, "routing": "kmeans"}),
-    "bias-free + k-means + canvas": (CALIBRATION_RECORDS, {"trunk_bias": False, "routing": "kmeans", "canvas": True}),
-    "bias-free + mean": (CALIBRATION_RECORDS, {"trunk_bias": False, "aggregate": "mean"}),
-    "article + canvas": (CALIBRATION_RECORDS, {"canvas": True}),
-    "bias-free + canvas": (CALIBRATION_RECORDS, {"trunk_bias": False, "canvas": True}),
-    "k-means + canvas": (CALIBRATION_RECORDS, {"routing": "kmeans", "canvas": True}),
+    **{name: (CALIBRATION_RECORDS, fix) for name, fix in CALIBRATION_FIXES.items()},
     "CNN + canvas": (CALIBRATION_RECORDS, {"model": "cnn", "canvas": True}),
 }
 #: The columns of the comparison: (flattened metric, heading).
@@ -84,7 +78,8 @@ def calibration_table(rows=None, metrics=METRICS):
 
 def best_variant(rows=None, min_seeds=3):
     """The capsule variant (of those with at least ``min_seeds`` seeds: the bar is a mean over three) whose means
-    meet the most criteria of the bar; ties go to the higher mean exact-set accuracy over both layouts. None if no variant has enough seeds."""
+    meet the most criteria of the bar; ties go to the higher mean exact-set accuracy over both layouts. None if no
+    variant has enough seeds."""
     rows = variant_rows() if rows is None else rows
     full = {name: group for name, group in rows.items()
             if len(group) >= min_seeds and all(r["model"] == "capsule" for r in group)}

@@ -30,17 +30,21 @@ from .records import (CALIBRATION_RECORDS, FAMILY_RECORDS, PRECISION_RECORDS, SH
 from .reports import markdown_report, parity_report
 
 SEEDS = (0, 1, 2)
-#: The fixes the calibration plan trains (the article's recipe otherwise), by name.
+#: The fixes the calibration plan trains (the article's recipe otherwise), by name, in the order of the
+#: comparison table (:data:`capsule_lesson.calibration.VARIANTS`); the plan also trains the CNN on the canvas.
 CALIBRATION_FIXES = {
-    "bias-free + k-means": {"trunk_bias": False, "routing": "kmeans"},
-    "bias-free": {"trunk_bias": False},
+    "bias-free trunk": {"trunk_bias": False},
     "bias-free + orphan": {"trunk_bias": False, "leaky": True},
+    "bias-free + k-means": {"trunk_bias": False, "routing": "kmeans"},
     "bias-free + k-means + canvas": {"trunk_bias": False, "routing": "kmeans", "canvas": True},
     "bias-free + mean": {"trunk_bias": False, "aggregate": "mean"},
-    "article + canvas": {"canvas": True},   # one ingredient at a time: which part of the best fix matters?
+    # one ingredient of the combination above at a time: which part of it matters?
+    "article + canvas": {"canvas": True},
     "bias-free + canvas": {"trunk_bias": False, "canvas": True},
     "k-means + canvas": {"routing": "kmeans", "canvas": True},
 }
+
+
 def _job(model, seed, dataset="mnist", epochs=None, keep_weights=False, **config):
     epochs = epochs or ARTICLE_EPOCHS[model]
     parts = [dataset, model] + [f"{k}-{v}" for k, v in sorted(config.items())] + [f"seed{seed}"]
@@ -77,6 +81,7 @@ def plan(name, precision="float32"):
         for seed in SEEDS:
             for fix in CALIBRATION_FIXES.values():
                 jobs.append(_job("capsule", seed, keep_weights=seed == 0, routings=3, **fix))
+            jobs.append(_job("cnn", seed, canvas=True))   # the CNN with the same training images
     if name in ("fashion", "all"):
         for seed in SEEDS:
             jobs.append(_job("cnn", seed, dataset="fashion_mnist", keep_weights=seed == 0))

@@ -151,3 +151,12 @@ def test_the_calibrated_model_is_the_best_variant_and_reproduces_its_record():
     assert measured["test_accuracy"] > 0.98
     model = load_pretrained("capsule_calibrated")
     assert model.get_layer("digit_capsules").compute_dtype == "bfloat16"
+
+
+def test_the_calibration_plan_retrains_exactly_the_records_of_the_table():
+    from capsule_lesson.experiments import CALIBRATION_FIXES, plan
+
+    jobs = {job["name"] for job in plan("calibration", "mixed_bfloat16")}
+    assert jobs == {path.stem for path in cal.CALIBRATION_RECORDS.glob("*.json")}
+    fixes = {name for name, (folder, _) in cal.VARIANTS.items() if folder == cal.CALIBRATION_RECORDS}
+    assert fixes == {*CALIBRATION_FIXES, "CNN + canvas"}
