@@ -13,9 +13,9 @@ import pathlib
 
 import numpy as np
 
-from .experiments import CALIBRATION_FIXES
+from .experiments import ABLATION_CONFIGS, CALIBRATION_FIXES
 from .inspection import capsule_couplings, pixel_capsules, predict_scores, region_shares
-from .records import CALIBRATION_RECORDS, FAMILY_RECORDS, flatten, load_records, select
+from .records import ABLATION_RECORDS, CALIBRATION_RECORDS, FAMILY_RECORDS, flatten, load_records, select
 from .statistics import mean_std
 
 #: The rows of the comparison: name -> (records folder, settings for :func:`capsule_lesson.records.select`).
@@ -26,12 +26,32 @@ VARIANTS = {
     **{name: (CALIBRATION_RECORDS, fix) for name, fix in CALIBRATION_FIXES.items()},
     "CNN + canvas": (CALIBRATION_RECORDS, {"model": "cnn", "canvas": True}),
 }
+#: Notebook 09's studies with every test recorded, in the order of its sections: update rule x iterations, the
+#: squash, the decoder (``--plan ablations``; the article's rule at r = 3 and unit length inside the loop are the
+#: routing-family runs "dynamic" and "kmeans"). With one or two routings the two update rules train the same network.
+ABLATION_VARIANTS = {
+    "r = 1 (either rule)": (ABLATION_RECORDS, ABLATION_CONFIGS["replace, r = 1"]),
+    "r = 2 (either rule)": (ABLATION_RECORDS, ABLATION_CONFIGS["replace, r = 2"]),
+    "replace, r = 3 (article)": (FAMILY_RECORDS, {}),
+    **{name: (ABLATION_RECORDS, ABLATION_CONFIGS[name])
+       for name in ("replace, r = 5", "replace, r = 10", "accumulate, r = 3", "accumulate, r = 5",
+                    "accumulate, r = 10", "squash hinton", "squash tanh", "squash exp", "squash rational",
+                    "squash none")},
+    "su, inner unit (= k-means)": (FAMILY_RECORDS, {"routing": "kmeans"}),
+    "su, inner none": (ABLATION_RECORDS, ABLATION_CONFIGS["su, inner none"]),
+    "capsule + decoder": (ABLATION_RECORDS, {"model": "capsule_decoder"}),
+}
 #: The columns of the comparison: (flattened metric, heading).
 METRICS = (("test_accuracy", "test acc."),
            ("stacked_top2", "stacked A"), ("stacked_exact_set", "stacked exact set"),
            ("stacked_mean_above", "stacked classes > 0.5"), ("stacked_blank_exactly_one", "stacked 1 + blank"),
            ("side_top2", "side A"), ("side_exact_set", "side exact set"),
            ("side_mean_above", "side classes > 0.5"), ("side_blank_exactly_one", "side 1 + blank"))
+#: The columns of notebook 09's table: accuracy B too, beside A, since its float32 tables show A and B.
+ABLATION_METRICS = (("test_accuracy", "test acc."),
+                    *((f"{layout}_{m}", f"{layout} {label}") for layout in ("stacked", "side")
+                      for m, label in (("top2", "A"), ("top2_confident", "B"), ("exact_set", "exact set"),
+                                       ("mean_above", "classes > 0.5"), ("blank_exactly_one", "1 + blank"))))
 #: The bar for a fix (mean over 3 seeds): metric -> the lowest acceptable value.
 BAR = {"test_accuracy": 0.993, "stacked_top2": 0.95, "side_top2": 0.95, "stacked_exact_set": 0.90,
        "side_exact_set": 0.90, "stacked_blank_exactly_one": 0.97, "side_blank_exactly_one": 0.97}
@@ -55,6 +75,23 @@ def bar_met(group, bar=BAR):
     return {m: float(np.mean([r[m] for r in group])) >= low for m, low in bar.items()}
 
 
+def metric_cells(group, metrics=METRICS):
+    """Mean ± std over the seeds in ``group`` of each metric, as printed: % (single digits with two decimals),
+    "classes > 0.5" a count; "not run" for no seeds."""
+    return [mean_std([r[m] for r in group], scale=1 if m.endswith("mean_above") else 100,
+                     digits=2 if m == "test_accuracy" or m.endswith("mean_above") else 1) for m, _ in metrics]
+
+
+def ablation_table(rows=None, metrics=ABLATION_METRICS):
+    """Markdown: notebook 09's configurations (:data:`ABLATION_VARIANTS`) under every test, mean ± std over seeds."""
+    rows = variant_rows(ABLATION_VARIANTS) if rows is None else rows
+    lines = ["| configuration | seeds | " + " | ".join(label for _, label in metrics) + " |",
+             "|" + "---|" * (len(metrics) + 2)]
+    lines += [f"| {name} | {len(group)} | " + " | ".join(metric_cells(group, metrics)) + " |"
+              for name, group in rows.items()]
+    return "\n".join(lines)
+
+
 def calibration_table(rows=None, metrics=METRICS):
     """Markdown: mean ± std (%) over seeds of every variant (classes > 0.5: a count), and how many of the
     bar's seven criteria its mean meets."""
@@ -62,8 +99,7 @@ def calibration_table(rows=None, metrics=METRICS):
     header = "| variant | seeds | " + " | ".join(label for _, label in metrics) + " | bar met |"
     lines = [header, "|" + "---|" * (len(metrics) + 3)]
     for name, group in rows.items():
-        cells = [mean_std([r[m] for r in group], scale=1 if m.endswith("mean_above") else 100,
-                          digits=2 if m == "test_accuracy" or m.endswith("mean_above") else 1) for m, _ in metrics]
+        cells = metric_cells(group, metrics)
         met = bar_met(group)
         verdict = f"{sum(met.values())} / {len(BAR)}" if met else ""
         missed = [m for m, ok in met.items() if not ok]
@@ -145,9 +181,13 @@ def lengths_on_growing_canvas(model, digits, labels, tiles=(1, 2, 3, 4), layout=
 
 
 def main(argv=None):
-    """``python -m capsule_lesson.calibration``: print the comparison table (notebook 14's and the README's)."""
+    """``python -m capsule_lesson.calibration``: print the comparison table (notebook 14's and the README's);
+    ``--ablations``: notebook 09's configurations under the same tests instead."""
     parser = argparse.ArgumentParser(prog="python -m capsule_lesson.calibration", description=main.__doc__)
-    parser.parse_args(argv)
+    parser.add_argument("--ablations", action="store_true", help="notebook 09's configurations instead of the fixes")
+    if parser.parse_args(argv).ablations:
+        print(ablation_table())
+        return
     rows = variant_rows()
     print(calibration_table(rows))
     best = best_variant(rows)

@@ -16,6 +16,8 @@ PRECISION_RECORDS = pathlib.Path(__file__).parent / "results" / "precision"
 FAMILY_RECORDS = pathlib.Path(__file__).parent / "results" / "routing_family"
 #: Records of the fixes of notebook 14 (``--plan calibration``, mixed bfloat16, seeds 0-2).
 CALIBRATION_RECORDS = pathlib.Path(__file__).parent / "results" / "calibration"
+#: Records of notebook 09's ablations retrained in mixed bfloat16 with every test (``--plan ablations``).
+ABLATION_RECORDS = pathlib.Path(__file__).parent / "results" / "ablations"
 #: Mean and standard deviation over seeds per configuration of the shipped records (``experiments summarize``).
 SUMMARY_CSV = pathlib.Path(__file__).parent / "results" / "summary.csv"
 

@@ -160,3 +160,43 @@ def test_the_calibration_plan_retrains_exactly_the_records_of_the_table():
     assert jobs == {path.stem for path in cal.CALIBRATION_RECORDS.glob("*.json")}
     fixes = {name for name, (folder, _) in cal.VARIANTS.items() if folder == cal.CALIBRATION_RECORDS}
     assert fixes == {*CALIBRATION_FIXES, "CNN + canvas"}
+
+
+def test_the_ablation_table_covers_every_study_of_notebook_09_and_the_plan_trains_its_records(tmp_path):
+    from capsule_lesson.experiments import ABLATION_CONFIGS, plan
+    from capsule_lesson.records import SQUASH_CONFIGS
+
+    jobs = plan("ablations", "mixed_bfloat16")
+    assert len(jobs) == 3 * (len(ABLATION_CONFIGS) + 1)            # every configuration and the decoder, 3 seeds
+    assert {path.stem for path in cal.ABLATION_RECORDS.glob("*.json")} <= {job["name"] for job in jobs}
+    settings = [s for folder, s in cal.ABLATION_VARIANTS.values() if folder == cal.ABLATION_RECORDS]
+    assert sorted(map(str, settings)) == sorted(map(str, [*ABLATION_CONFIGS.values(), {"model": "capsule_decoder"}]))
+    # every row of notebook 09's float32 tables has a row here: update rule x routings, each squash, the decoder
+    names = " ".join(cal.ABLATION_VARIANTS)
+    assert all(f"r = {r}" in names for r in (1, 2, 3, 5, 10))
+    assert all(f"{u}, r = {r}" in names for u in ("replace", "accumulate") for r in (3, 5, 10))
+    assert all((f"squash {s}" in names or s == "su") if not i else f"{s}, inner {i}" in names
+               for s, i in SQUASH_CONFIGS)
+    write(tmp_path, "acc0", fake_record(0, {"update": "accumulate"}, stacked_exact_set=0.25))
+    write(tmp_path, "acc1", fake_record(1, {"update": "accumulate"}, stacked_exact_set=0.75))
+    rows = cal.variant_rows({"accumulate, r = 3": (tmp_path, {"update": "accumulate"}),
+                             "r = 5": (tmp_path, {"routings": 5})})
+    table = cal.ablation_table(rows).splitlines()
+    assert table[0] == ("| configuration | seeds | test acc. | stacked A | stacked B | stacked exact set | "
+                        "stacked classes > 0.5 | stacked 1 + blank | side A | side B | side exact set | "
+                        "side classes > 0.5 | side 1 + blank |")
+    assert table[2].startswith("| accumulate, r = 3 | 2 | 99.00 ± 0.00 | 90.0 ± 0.0 | 90.0 ± 0.0 | 50.0 ± 35.4 |")
+    assert table[3].startswith("| r = 5 | 0 | not run |")
+
+
+def test_the_readme_ablation_table_is_the_records_table():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    shown = readme.split("<!-- ablation-table -->\n", 1)[1].split("\n<!-- /ablation-table -->", 1)[0]
+    rows = cal.variant_rows(cal.ABLATION_VARIANTS)
+    assert shown == cal.ablation_table(rows)
+    from capsule_lesson.models import ARTICLE_EPOCHS
+
+    assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == ARTICLE_EPOCHS[r["model"]] and not r["canvas"]
+               and r["trunk_bias"] for group in rows.values() for r in group)

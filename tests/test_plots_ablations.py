@@ -15,7 +15,7 @@ from capsule_lesson.overlap import overlay_pairs
 from capsule_lesson.experiments import missing_jobs
 from capsule_lesson.plots.ablations import (
     plot_found_by_class, plot_item_pairs, plot_overlap_example, plot_overlap_strip, plot_overlap_sweep,
-    plot_routing_ablation, plot_squash_ablation,
+    plot_routing_ablation, plot_squash_ablation, plot_strict_tests,
 )
 from capsule_lesson.records import (METRICS, ROUTING_COUNTS, SQUASH_CONFIGS, load_rows, routing_grid,
                                     same_model_gaps, select, squash_grid, squash_label)
@@ -156,6 +156,20 @@ def test_squash_plot_means(fake_rows):
     assert not np.allclose(other[finite], heights[finite])
 
 
+def test_strict_tests_plot_draws_a_and_the_exact_set_per_configuration():
+    def run(a, exact):
+        return {"stacked_top2": a, "stacked_exact_set": exact, "side_top2": a - 0.1, "side_exact_set": exact / 2}
+
+    rows = {"two seeds": [run(0.9, 0.2), run(0.8, 0.4)], "none yet": [], "one seed": [run(0.5, 0.5)]}
+    fig = plot_strict_tests(rows)
+    stacked, side = fig.axes[:2]
+    assert [p.get_width() for p in stacked.patches] == pytest.approx([85.0, 30.0, 50.0, 50.0])
+    assert [p.get_width() for p in side.patches] == pytest.approx([75.0, 15.0, 40.0, 25.0])
+    assert [p.get_y() + p.get_height() / 2 for p in stacked.patches] == pytest.approx([-0.19, 0.19, 1.81, 2.19])
+    assert [t.get_text() for t in stacked.get_yticklabels()] == list(rows)   # an empty configuration keeps its line
+    assert sorted(np.concatenate([line.get_xdata() for line in stacked.lines])) == pytest.approx([20, 40, 50, 50, 80, 90])
+
+
 def test_routing_plot_behind_a_widget(fake_rows):
     w = widgets.interactive(plot_routing_ablation, rows=widgets.fixed(fake_rows),
                             metric=widgets.Dropdown(options=list(METRICS), value="side_top2"))
@@ -284,8 +298,8 @@ def test_run_skips_jobs_with_a_shipped_record(tmp_path, monkeypatch):
 
 
 def test_run_skips_the_studies_shipped_records_too(tmp_path, monkeypatch):
-    """The calibration and routing-family records live in folders of their own; their plans must not retrain
-    what those folders already hold."""
+    """The calibration, routing-family and ablation records live in folders of their own; their plans must not
+    retrain what those folders already hold."""
     import subprocess
 
     import capsule_lesson.experiments as experiments
@@ -296,7 +310,8 @@ def test_run_skips_the_studies_shipped_records_too(tmp_path, monkeypatch):
         started.append(pathlib.Path(cmd[cmd.index("--out") + 1]).name)
         return subprocess.CompletedProcess(cmd, 0)
 
-    for plan_name, attribute in (("calibration", "CALIBRATION_RECORDS"), ("routing_family", "FAMILY_RECORDS")):
+    for plan_name, attribute in (("calibration", "CALIBRATION_RECORDS"), ("routing_family", "FAMILY_RECORDS"),
+                                 ("ablations", "ABLATION_RECORDS")):
         shipped = tmp_path / attribute
         shipped.mkdir()
         jobs = experiments.plan(plan_name, "mixed_bfloat16")

@@ -111,6 +111,35 @@ def plot_squash_ablation(rows, metric="stacked_top2", dataset="mnist"):
 # overlapping digits
 # --------------------------------------------------------------------------------------------------
 
+def plot_strict_tests(rows, layouts=("stacked", "side")):
+    """Accuracy A beside the exact set for every configuration, one panel per layout: a horizontal bar for the mean
+    over seeds (``ax.patches``, A then the exact set for each configuration with runs), a dot per seed.
+    ``rows``: ``{configuration: flattened records}`` (:func:`capsule_lesson.calibration.variant_rows`); a
+    configuration with no run keeps its line, empty."""
+    names = list(rows)
+    metrics = (("top2", "A", PALETTE[0]), ("exact_set", "exact set", PALETTE[3]))
+    fig, axes = plt.subplots(1, len(layouts), figsize=(6.0 * len(layouts), 1.6 + 0.34 * len(names)), sharey=True,
+                             squeeze=False)
+    for ax, layout in zip(axes[0], layouts):
+        for k, group in enumerate(rows.values()):
+            for offset, (metric, label, colour) in zip((-0.19, 0.19), metrics):
+                vals = 100 * np.array([r[f"{layout}_{metric}"] for r in group], dtype=float)
+                if vals.size:
+                    ax.barh(k + offset, vals.mean(), height=0.36, color=colour, alpha=0.45, label=label)
+                    ax.plot(vals, np.full(vals.size, k + offset), "o", color=colour, markersize=4)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("% (bars: mean over seeds, dots: seeds)")
+        ax.set_title(f"{layout}: A against the exact set")
+    axes[0][0].invert_yaxis()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    plt.close(fig)
+    return fig
+
+
 def plot_overlap_strip(x, y, index=0, shifts=(0, 4, 8, 12, 16, 20, 28), seed=0):
     """One pair of the overlap test drawn at several horizontal shifts (the picture before the numbers)."""
     from ..overlap import ink_overlap, overlay_pairs
