@@ -27,10 +27,11 @@ VARIANTS = {
     "CNN + canvas": (CALIBRATION_RECORDS, {"model": "cnn", "canvas": True}),
 }
 #: Notebook 09's studies with every test recorded, in the order of its sections: update rule x iterations, the
-#: squash, the decoder (``--plan ablations``; the article's rule at r = 3 and unit length inside the loop are the
-#: routing-family runs "dynamic" and "kmeans"). With one or two routings the two update rules train the same network.
+#: squash, the decoder (``--plan ablations``; one iteration, the article's rule at r = 3 and unit length inside the
+#: loop are the routing-family runs "uniform", "dynamic" and "kmeans"). With one or two routings the two update
+#: rules train the same network, and one routing is one pass with even couplings.
 ABLATION_VARIANTS = {
-    "r = 1 (either rule)": (ABLATION_RECORDS, ABLATION_CONFIGS["replace, r = 1"]),
+    "r = 1 (either rule)": (FAMILY_RECORDS, {"routing": "uniform", "routings": 1}),
     "r = 2 (either rule)": (ABLATION_RECORDS, ABLATION_CONFIGS["replace, r = 2"]),
     "replace, r = 3 (article)": (FAMILY_RECORDS, {}),
     **{name: (ABLATION_RECORDS, ABLATION_CONFIGS[name])
