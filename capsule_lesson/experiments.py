@@ -45,8 +45,8 @@ CALIBRATION_FIXES = {
     "k-means + canvas": {"routing": "kmeans", "canvas": True},
 }
 #: The float32 ablations of notebook 09 again, in mixed bfloat16, so that every test is recorded (the float32
-#: records predate the exact set and one digit + blank, and kept no weights to re-score), by name, seed 0 of all
-#: before seed 1. Not here: the article's rule at r = 3, unit length inside the loop and one iteration, which the
+#: records predate the exact set and one digit + blank, and most kept no weights to re-score), by name, seed 0 of
+#: all before seed 1. Not here: the article's rule at r = 3, unit length inside the loop and one iteration, which the
 #: routing-family runs already are (routing "dynamic", "kmeans" and "uniform": one pass with even couplings), and
 #: the accumulate rule at r = 2, which trains the same network as the replace rule.
 ABLATION_CONFIGS = {

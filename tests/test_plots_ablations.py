@@ -167,7 +167,8 @@ def test_strict_tests_plot_draws_a_and_the_exact_set_per_configuration():
     assert [p.get_width() for p in side.patches] == pytest.approx([75.0, 15.0, 40.0, 25.0])
     assert [p.get_y() + p.get_height() / 2 for p in stacked.patches] == pytest.approx([-0.19, 0.19, 1.81, 2.19])
     assert [t.get_text() for t in stacked.get_yticklabels()] == list(rows)   # an empty configuration keeps its line
-    assert sorted(np.concatenate([line.get_xdata() for line in stacked.lines])) == pytest.approx([20, 40, 50, 50, 80, 90])
+    dots = np.concatenate([line.get_xdata() for line in stacked.lines])
+    assert sorted(dots) == pytest.approx([20, 40, 50, 50, 80, 90])
 
 
 def test_routing_plot_behind_a_widget(fake_rows):

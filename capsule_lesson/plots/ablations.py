@@ -107,10 +107,6 @@ def plot_squash_ablation(rows, metric="stacked_top2", dataset="mnist"):
     return fig
 
 
-# --------------------------------------------------------------------------------------------------
-# overlapping digits
-# --------------------------------------------------------------------------------------------------
-
 def plot_strict_tests(rows, layouts=("stacked", "side")):
     """Accuracy A beside the exact set for every configuration, one panel per layout: a horizontal bar for the mean
     over seeds (``ax.patches``, A then the exact set for each configuration with runs), a dot per seed.
@@ -139,6 +135,10 @@ def plot_strict_tests(rows, layouts=("stacked", "side")):
     plt.close(fig)
     return fig
 
+
+# --------------------------------------------------------------------------------------------------
+# overlapping digits
+# --------------------------------------------------------------------------------------------------
 
 def plot_overlap_strip(x, y, index=0, shifts=(0, 4, 8, 12, 16, 20, 28), seed=0):
     """One pair of the overlap test drawn at several horizontal shifts (the picture before the numbers)."""
