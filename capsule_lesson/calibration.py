@@ -16,7 +16,7 @@ import numpy as np
 from .experiments import ABLATION_CONFIGS, CALIBRATION_FIXES
 from .inspection import capsule_couplings, pixel_capsules, predict_scores, region_shares
 from .records import ABLATION_RECORDS, CALIBRATION_RECORDS, FAMILY_RECORDS, flatten, load_records, select
-from .statistics import mean_std
+from .statistics import mean_std, seed_verdict
 
 #: The rows of the comparison: name -> (records folder, settings for :func:`capsule_lesson.records.select`).
 VARIANTS = {
@@ -91,6 +91,45 @@ def ablation_table(rows=None, metrics=ABLATION_METRICS):
     lines += [f"| {name} | {len(group)} | " + " | ".join(metric_cells(group, metrics)) + " |"
               for name, group in rows.items()]
     return "\n".join(lines)
+
+
+#: Notebook 09's configurations that keep a squash with slope 0 at zero (Su's or Hinton's) both at the output and
+#: inside the loop, and those that change the squash at one of the two places.
+SQUASH_THROUGHOUT = ("r = 1 (either rule)", "r = 2 (either rule)", "replace, r = 3 (article)", "replace, r = 5",
+                     "replace, r = 10", "accumulate, r = 3", "accumulate, r = 5", "accumulate, r = 10",
+                     "squash hinton", "capsule + decoder")
+SQUASH_CHANGED = ("squash tanh", "squash exp", "squash rational", "squash none", "su, inner unit (= k-means)",
+                  "su, inner none")
+#: The columns of :func:`ablation_contrasts`.
+CONTRAST_METRICS = tuple((f"{layout}_{m}", f"{layout} {label}") for layout in ("stacked", "side")
+                         for m, label in (("exact_set", "exact set"), ("mean_above", "classes > 0.5")))
+
+
+def ablation_contrasts(rows=None, baseline="replace, r = 3 (article)", metrics=CONTRAST_METRICS):
+    """Each configuration against ``baseline`` over seeds: ``[[name, seeds, verdict per metric], ...]``.
+
+    A verdict is :func:`capsule_lesson.statistics.seed_verdict`: the difference of the means (points; for
+    "classes > 0.5" classes), the exact one-sided permutation p and ``*`` when every seed of one beats every seed
+    of the other. Configurations without a run, and the baseline itself, are left out.
+    """
+    rows = variant_rows(ABLATION_VARIANTS) if rows is None else rows
+    if not rows.get(baseline):
+        raise ValueError(f"the baseline {baseline!r} has no runs; configurations with runs: "
+                         f"{[name for name, group in rows.items() if group]}")
+    base = rows[baseline]
+    return [[name, len(group)] + [seed_verdict([r[m] for r in group], [r[m] for r in base],
+                                               digits=2 if m.endswith("mean_above") else 1,
+                                               scale=1 if m.endswith("mean_above") else 100)
+                                  for m, _ in metrics]
+            for name, group in rows.items() if group and name != baseline]
+
+
+def run_range(rows, names, metric):
+    """``(lowest, highest)`` single run of ``metric`` over every run of the configurations ``names``."""
+    values = [r[metric] for name in names for r in rows[name]]
+    if not values:
+        raise ValueError(f"no runs of {metric!r} among {list(names)}")
+    return min(values), max(values)
 
 
 def calibration_table(rows=None, metrics=METRICS):

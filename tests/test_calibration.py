@@ -189,6 +189,29 @@ def test_the_ablation_table_covers_every_study_of_notebook_09_and_the_plan_train
     assert table[3].startswith("| r = 5 | 0 | not run |")
 
 
+def test_ablation_contrasts_compare_every_configuration_with_the_article_over_seeds(tmp_path):
+    for seed, (low, high) in enumerate([(0.04, 0.20), (0.05, 0.30), (0.06, 0.25)]):
+        write(tmp_path, f"art{seed}", fake_record(seed, {}, stacked_exact_set=low, stacked_mean_above=4.0 + seed))
+        write(tmp_path, f"tanh{seed}", fake_record(seed, {"squash": "tanh"}, stacked_exact_set=high,
+                                                   stacked_mean_above=3.0 + seed))
+    rows = cal.variant_rows({"replace, r = 3 (article)": (tmp_path, {"squash": "su"}),
+                             "squash tanh": (tmp_path, {"squash": "tanh"}),
+                             "squash exp": (tmp_path, {"squash": "exp"})})
+    contrasts = cal.ablation_contrasts(rows)
+    assert [row[:2] for row in contrasts] == [["squash tanh", 3]]       # no baseline row, no row without runs
+    stacked_exact, stacked_classes, side_exact, _ = contrasts[0][2:]
+    assert stacked_exact == "+20.0  p = 0.05 *"                        # every seed above every seed
+    assert stacked_classes == "-1.00  p = 0.25  "                      # the seeds interleave: 5 of 20 splits
+    assert side_exact.startswith("+0.0")
+    assert cal.run_range(rows, ["replace, r = 3 (article)", "squash exp"], "stacked_exact_set") == (0.04, 0.06)
+    with pytest.raises(ValueError, match="baseline 'squash exp' has no runs"):
+        cal.ablation_contrasts(rows, baseline="squash exp")
+    with pytest.raises(ValueError, match="no runs"):
+        cal.run_range(rows, ["squash exp"], "stacked_exact_set")
+    # the two squash groups of notebook 09's reading name every configuration once
+    assert sorted(cal.SQUASH_THROUGHOUT + cal.SQUASH_CHANGED) == sorted(cal.ABLATION_VARIANTS)
+
+
 def test_the_readme_ablation_table_is_the_records_table():
     import pathlib
 
