@@ -76,11 +76,16 @@ def bar_met(group, bar=BAR):
     return {m: float(np.mean([r[m] for r in group])) >= low for m, low in bar.items()}
 
 
+def _printed_as(metric):
+    """How a metric is printed: "classes > 0.5" a count with two decimals, the rest in % (single digits with two)."""
+    count = metric.endswith("mean_above")
+    return {"scale": 1 if count else 100, "digits": 2 if count or metric == "test_accuracy" else 1}
+
+
 def metric_cells(group, metrics=METRICS):
     """Mean ± std over the seeds in ``group`` of each metric, as printed: % (single digits with two decimals),
     "classes > 0.5" a count; "not run" for no seeds."""
-    return [mean_std([r[m] for r in group], scale=1 if m.endswith("mean_above") else 100,
-                     digits=2 if m == "test_accuracy" or m.endswith("mean_above") else 1) for m, _ in metrics]
+    return [mean_std([r[m] for r in group], **_printed_as(m)) for m, _ in metrics]
 
 
 def ablation_table(rows=None, metrics=ABLATION_METRICS):
@@ -117,9 +122,7 @@ def ablation_contrasts(rows=None, baseline="replace, r = 3 (article)", metrics=C
         raise ValueError(f"the baseline {baseline!r} has no runs; configurations with runs: "
                          f"{[name for name, group in rows.items() if group]}")
     base = rows[baseline]
-    return [[name, len(group)] + [seed_verdict([r[m] for r in group], [r[m] for r in base],
-                                               digits=2 if m.endswith("mean_above") else 1,
-                                               scale=1 if m.endswith("mean_above") else 100)
+    return [[name, len(group)] + [seed_verdict([r[m] for r in group], [r[m] for r in base], **_printed_as(m))
                                   for m, _ in metrics]
             for name, group in rows.items() if group and name != baseline]
 
