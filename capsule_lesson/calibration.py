@@ -15,7 +15,8 @@ import numpy as np
 
 from .experiments import ABLATION_CONFIGS, CALIBRATION_FIXES
 from .inspection import capsule_couplings, pixel_capsules, predict_scores, region_shares
-from .records import ABLATION_RECORDS, CALIBRATION_RECORDS, FAMILY_RECORDS, flatten, load_records, select
+from .records import (ABLATION_RECORDS, CALIBRATION_RECORDS, FAMILY_RECORDS, FASHION_RECORDS, flatten, load_records,
+                      select)
 from .statistics import mean_std, seed_verdict
 
 #: The rows of the comparison: name -> (records folder, settings for :func:`capsule_lesson.records.select`).
@@ -41,6 +42,16 @@ ABLATION_VARIANTS = {
     "su, inner unit (= k-means)": (FAMILY_RECORDS, {"routing": "kmeans"}),
     "su, inner none": (ABLATION_RECORDS, ABLATION_CONFIGS["su, inner none"]),
     "capsule + decoder": (ABLATION_RECORDS, {"model": "capsule_decoder"}),
+}
+#: Notebook 10's Fashion-MNIST models with every test recorded (``--plan fashion``, the article's recipe), and the
+#: calibrated capsule model of notebook 14 trained on Fashion-MNIST the same way, beside the CNN trained on the
+#: same canvas (``--plan fashion_calibrated``).
+FASHION_VARIANTS = {
+    "CNN": (FASHION_RECORDS, {"dataset": "fashion_mnist", "model": "cnn"}),
+    "capsule (article)": (FASHION_RECORDS, {"dataset": "fashion_mnist"}),
+    "capsule, calibrated (bias-free + canvas)": (FASHION_RECORDS, {"dataset": "fashion_mnist",
+                                                                   **CALIBRATION_FIXES["bias-free + canvas"]}),
+    "CNN + canvas": (FASHION_RECORDS, {"dataset": "fashion_mnist", "model": "cnn", "canvas": True}),
 }
 #: The columns of the comparison: (flattened metric, heading).
 METRICS = (("test_accuracy", "test acc."),
@@ -88,14 +99,23 @@ def metric_cells(group, metrics=METRICS):
     return [mean_std([r[m] for r in group], **_printed_as(m)) for m, _ in metrics]
 
 
-def ablation_table(rows=None, metrics=ABLATION_METRICS):
-    """Markdown: notebook 09's configurations (:data:`ABLATION_VARIANTS`) under every test, mean ± std over seeds."""
-    rows = variant_rows(ABLATION_VARIANTS) if rows is None else rows
-    lines = ["| configuration | seeds | " + " | ".join(label for _, label in metrics) + " |",
+def strict_table(rows, metrics=ABLATION_METRICS, first="configuration"):
+    """Markdown: one row per ``{name: runs}`` of ``rows``, the number of seeds and mean ± std of each metric."""
+    lines = [f"| {first} | seeds | " + " | ".join(label for _, label in metrics) + " |",
              "|" + "---|" * (len(metrics) + 2)]
     lines += [f"| {name} | {len(group)} | " + " | ".join(metric_cells(group, metrics)) + " |"
               for name, group in rows.items()]
     return "\n".join(lines)
+
+
+def ablation_table(rows=None, metrics=ABLATION_METRICS):
+    """Markdown: notebook 09's configurations (:data:`ABLATION_VARIANTS`) under every test, mean ± std over seeds."""
+    return strict_table(variant_rows(ABLATION_VARIANTS) if rows is None else rows, metrics, "configuration")
+
+
+def fashion_table(rows=None, metrics=ABLATION_METRICS):
+    """Markdown: notebook 10's Fashion-MNIST models (:data:`FASHION_VARIANTS`) under every test, mean ± std."""
+    return strict_table(variant_rows(FASHION_VARIANTS) if rows is None else rows, metrics, "model")
 
 
 #: Notebook 09's configurations that keep a squash with slope 0 at zero (Su's or Hinton's) both at the output and
@@ -225,11 +245,14 @@ def lengths_on_growing_canvas(model, digits, labels, tiles=(1, 2, 3, 4), layout=
 
 def main(argv=None):
     """``python -m capsule_lesson.calibration``: print the comparison table (notebook 14's and the README's);
-    ``--ablations``: notebook 09's configurations under the same tests instead."""
+    ``--ablations``: notebook 09's configurations under the same tests instead; ``--fashion``: notebook 10's
+    Fashion-MNIST models."""
     parser = argparse.ArgumentParser(prog="python -m capsule_lesson.calibration", description=main.__doc__)
     parser.add_argument("--ablations", action="store_true", help="notebook 09's configurations instead of the fixes")
-    if parser.parse_args(argv).ablations:
-        print(ablation_table())
+    parser.add_argument("--fashion", action="store_true", help="notebook 10's Fashion-MNIST models instead")
+    args = parser.parse_args(argv)
+    if args.ablations or args.fashion:
+        print(ablation_table() if args.ablations else fashion_table())
         return
     rows = variant_rows()
     print(calibration_table(rows))

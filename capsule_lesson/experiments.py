@@ -3,6 +3,8 @@
     python -m capsule_lesson.experiments run --plan article --out runs/          # notebooks 07-08
     python -m capsule_lesson.experiments run --plan all --workers 8 --out runs/   # + the ablations of notebooks 09-11
     python -m capsule_lesson.experiments run --plan ablations --precision mixed_bfloat16 --out runs/  # notebook 09, sec. 4
+    python -m capsule_lesson.experiments run --plan fashion --precision mixed_bfloat16 --out runs/    # notebook 10, sec. 1
+    python -m capsule_lesson.experiments run --plan fashion_calibrated --precision mixed_bfloat16 --out runs/
     python -m capsule_lesson.experiments summarize runs/ --out capsule_lesson/results/
     python -m capsule_lesson.experiments summarize capsule_lesson/results/records --out capsule_lesson/results
     python -m capsule_lesson.experiments report      # the README's results table, in Markdown
@@ -26,8 +28,8 @@ import numpy as np
 
 from .models import ARTICLE_EPOCHS
 from .precision import PRECISIONS, resolve_precision
-from .records import (ABLATION_RECORDS, CALIBRATION_RECORDS, FAMILY_RECORDS, PRECISION_RECORDS, SHIPPED_RECORDS,
-                      flatten, load_records)
+from .records import (ABLATION_RECORDS, CALIBRATION_RECORDS, FAMILY_RECORDS, FASHION_RECORDS, PRECISION_RECORDS,
+                      SHIPPED_RECORDS, flatten, load_records)
 from .reports import markdown_report, parity_report
 
 SEEDS = (0, 1, 2)
@@ -111,12 +113,18 @@ def plan(name, precision="float32"):
         for seed in SEEDS:
             jobs.append(_job("cnn", seed, dataset="fashion_mnist", keep_weights=seed == 0))
             jobs.append(_job("capsule", seed, dataset="fashion_mnist", keep_weights=seed == 0))
+    if name == "fashion_calibrated":   # does notebook 14's fix carry over to clothing? (run it with a --precision)
+        for seed in SEEDS:
+            jobs.append(_job("capsule", seed, dataset="fashion_mnist", routings=3,
+                             **CALIBRATION_FIXES["bias-free + canvas"]))
+        for seed in SEEDS:   # the CNN with the same training images
+            jobs.append(_job("cnn", seed, dataset="fashion_mnist", canvas=True))
     if name in ("decoder", "all"):
         for seed in SEEDS:
             jobs.append(_job("capsule_decoder", seed, keep_weights=seed == 0, recon_weight=0.0005))
     if not jobs:
         raise ValueError(f"unknown plan {name!r}; choose article, routing, squash, fashion, decoder, all, "
-                         "routing_family, calibration or ablations")
+                         "routing_family, calibration, ablations or fashion_calibrated")
     if name == "all":  # the article's runs first, then every study's first seed before its second
         n = len(SEEDS) * 3
         jobs = jobs[:n] + sorted(jobs[n:], key=lambda j: j["seed"])
@@ -166,7 +174,7 @@ def run(plan_name, out, workers=1, deadline=None, data=None, only=None, epochs=N
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done_in = (out,) if rerun else (out, SHIPPED_RECORDS, PRECISION_RECORDS, FAMILY_RECORDS, CALIBRATION_RECORDS,
-                                     ABLATION_RECORDS)
+                                     ABLATION_RECORDS, FASHION_RECORDS)
     if precision == "auto":   # name the jobs after the precision they will really train in
         precision = resolve_precision("auto")[0]
     queue = [j for j in plan(plan_name, precision) if not has_record(j, *done_in)][:only]

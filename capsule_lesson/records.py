@@ -18,6 +18,9 @@ FAMILY_RECORDS = pathlib.Path(__file__).parent / "results" / "routing_family"
 CALIBRATION_RECORDS = pathlib.Path(__file__).parent / "results" / "calibration"
 #: Records of notebook 09's ablations retrained in mixed bfloat16 with every test (``--plan ablations``).
 ABLATION_RECORDS = pathlib.Path(__file__).parent / "results" / "ablations"
+#: Records of notebook 10's Fashion-MNIST models retrained in mixed bfloat16 with every test (``--plan fashion``),
+#: and of notebook 14's calibrated capsule model and the CNN on its canvas (``--plan fashion_calibrated``).
+FASHION_RECORDS = pathlib.Path(__file__).parent / "results" / "fashion"
 #: Mean and standard deviation over seeds per configuration of the shipped records (``experiments summarize``).
 SUMMARY_CSV = pathlib.Path(__file__).parent / "results" / "summary.csv"
 

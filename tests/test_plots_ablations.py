@@ -299,8 +299,8 @@ def test_run_skips_jobs_with_a_shipped_record(tmp_path, monkeypatch):
 
 
 def test_run_skips_the_studies_shipped_records_too(tmp_path, monkeypatch):
-    """The calibration, routing-family and ablation records live in folders of their own; their plans must not
-    retrain what those folders already hold."""
+    """The calibration, routing-family, ablation and Fashion-MNIST records live in folders of their own; their
+    plans must not retrain what those folders already hold."""
     import subprocess
 
     import capsule_lesson.experiments as experiments
@@ -312,8 +312,9 @@ def test_run_skips_the_studies_shipped_records_too(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0)
 
     for plan_name, attribute in (("calibration", "CALIBRATION_RECORDS"), ("routing_family", "FAMILY_RECORDS"),
-                                 ("ablations", "ABLATION_RECORDS")):
-        shipped = tmp_path / attribute
+                                 ("ablations", "ABLATION_RECORDS"), ("fashion", "FASHION_RECORDS"),
+                                 ("fashion_calibrated", "FASHION_RECORDS")):
+        shipped = tmp_path / plan_name
         shipped.mkdir()
         jobs = experiments.plan(plan_name, "mixed_bfloat16")
         for job in jobs[:-1]:
