@@ -267,7 +267,8 @@ def main(argv=None):
         done = run(args.plan, args.out, args.workers, args.deadline, args.data, args.only,
                    args.epochs, args.train_limit, args.rerun, args.precision)
         failed = [name for name, code in done if code not in (0, None)]
-        print(f"{len(done)} jobs finished, {len(failed)} failed {failed}")
+        finished = sum(code is not None for _, code in done)
+        print(f"{finished} jobs finished, {len(failed)} failed {failed}")
     else:
         print(f"{len(summarize(args.runs, args.out))} runs summarized into {args.out}")
 

@@ -223,3 +223,41 @@ def test_the_readme_ablation_table_is_the_records_table():
 
     assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == ARTICLE_EPOCHS[r["model"]] and not r["canvas"]
                and r["trunk_bias"] for group in rows.values() for r in group)
+
+
+def test_the_fashion_table_selects_each_model_by_dataset_and_the_plans_train_its_records(tmp_path):
+    from capsule_lesson.experiments import plan
+
+    jobs = plan("fashion", "mixed_bfloat16") + plan("fashion_calibrated", "mixed_bfloat16")
+    assert len(jobs) == 12 and all(job["dataset"] == "fashion_mnist" for job in jobs)
+    assert {path.stem for path in cal.FASHION_RECORDS.glob("*.json")} <= {job["name"] for job in jobs}
+    fashion = tmp_path / "fashion"
+    for seed in range(2):
+        write(fashion, f"caps{seed}", dict(fake_record(seed, {}, stacked_exact_set=0.1 + 0.2 * seed),
+                                           dataset="fashion_mnist"))
+        write(fashion, f"cal{seed}", dict(fake_record(seed, {"trunk_bias": False, "canvas": True}),
+                                          dataset="fashion_mnist"))
+        write(fashion, f"mnist{seed}", fake_record(seed, {}))              # a digit run is no clothing row
+    write(fashion, "cnn0", dict(fake_record(0, {}), dataset="fashion_mnist", model="cnn"))
+    variants = {name: (fashion, settings) for name, (_, settings) in cal.FASHION_VARIANTS.items()}
+    rows = cal.variant_rows(variants)
+    assert [len(group) for group in rows.values()] == [1, 2, 2, 0]
+    table = cal.fashion_table(rows).splitlines()
+    assert table[0].startswith("| model | seeds | test acc. | stacked A | stacked B | stacked exact set |")
+    assert table[3].startswith("| capsule (article) | 2 | 99.00 ± 0.00 | 90.0 ± 0.0 | 90.0 ± 0.0 | 20.0 ± 14.1 |")
+
+
+def test_the_readme_fashion_table_is_the_records_table():
+    import pathlib
+
+    from capsule_lesson.models import ARTICLE_EPOCHS
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    shown = readme.split("<!-- fashion-table -->\n", 1)[1].split("\n<!-- /fashion-table -->", 1)[0]
+    rows = cal.variant_rows(cal.FASHION_VARIANTS)
+    assert shown == cal.fashion_table(rows)
+    seeds = {name: len(group) for name, group in rows.items()}
+    assert seeds["CNN"] == seeds["capsule (article)"] == seeds["capsule, calibrated (bias-free + canvas)"] == 3
+    assert seeds["CNN + canvas"] >= 2
+    assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == ARTICLE_EPOCHS[r["model"]]
+               and r["dataset"] == "fashion_mnist" for group in rows.values() for r in group)
