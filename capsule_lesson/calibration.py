@@ -17,7 +17,7 @@ from .experiments import ABLATION_CONFIGS, CALIBRATION_FIXES
 from .inspection import capsule_couplings, pixel_capsules, predict_scores, region_shares
 from .records import (ABLATION_RECORDS, CALIBRATION_RECORDS, FAMILY_RECORDS, FASHION_RECORDS, flatten, load_records,
                       select)
-from .statistics import mean_std, seed_verdict
+from .statistics import format_table, mean_std, seed_verdict
 
 #: The rows of the comparison: name -> (records folder, settings for :func:`capsule_lesson.records.select`).
 VARIANTS = {
@@ -106,6 +106,32 @@ def strict_table(rows, metrics=ABLATION_METRICS, first="configuration"):
     lines += [f"| {name} | {len(group)} | " + " | ".join(metric_cells(group, metrics)) + " |"
               for name, group in rows.items()]
     return "\n".join(lines)
+
+
+def layout_table(rows, layout, first="configuration", metrics=ABLATION_METRICS):
+    """Plain text: :func:`strict_table`'s rows for one layout ("stacked" or "side"), single-item accuracy first."""
+    shown = [(m, label) for m, label in metrics if m == "test_accuracy" or m.startswith(f"{layout}_")]
+    table = [[name, len(group)] + metric_cells(group, shown) for name, group in rows.items()]
+    return format_table([first, "seeds"] + [label for _, label in shown], table)
+
+
+def single_item_ceiling(group):
+    """What single items allow a model's runs ``group`` on pairs: ``(single, single ** 2, not_exact)``.
+
+    ``single`` is the mean single-item test accuracy; its square is A if the two items of a pair were read right
+    or wrong independently, each as if alone; ``not_exact[layout]`` is the share of the pairs found (A) that are
+    not the exact set (1 - exact set / A, from the means over runs).
+    """
+    if not group:
+        raise ValueError("single_item_ceiling needs at least one run")
+    single = float(np.mean([r["test_accuracy"] for r in group]))
+    not_exact = {}
+    for layout in ("stacked", "side"):
+        found, exact = (float(np.mean([r[f"{layout}_{m}"] for r in group])) for m in ("top2", "exact_set"))
+        if found == 0:
+            raise ValueError(f"the runs find no pair {layout} (A = 0): no share of found pairs to give")
+        not_exact[layout] = 1 - exact / found
+    return single, single ** 2, not_exact
 
 
 def ablation_table(rows=None, metrics=ABLATION_METRICS):

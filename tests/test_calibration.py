@@ -5,10 +5,12 @@ import json
 import keras
 import numpy as np
 import pytest
+from readme_support import readme_table
 
 from capsule_lesson import calibration as cal, load_mnist_test
 from capsule_lesson.models import capsule_model
 from capsule_lesson.plots import calibration as pc
+from capsule_lesson.records import flatten
 
 
 def fake_record(seed, config, **metrics):
@@ -120,10 +122,7 @@ def test_score_bars_draw_the_scores():
 
 
 def test_the_readme_table_is_the_records_table():
-    import pathlib
-
-    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
-    shown = readme.split("<!-- calibration-table -->\n", 1)[1].split("\n<!-- /calibration-table -->", 1)[0]
+    shown = readme_table("calibration-table")
     rows = cal.variant_rows()
     assert shown == cal.calibration_table(rows)
     from capsule_lesson.models import ARTICLE_EPOCHS
@@ -213,10 +212,7 @@ def test_ablation_contrasts_compare_every_configuration_with_the_article_over_se
 
 
 def test_the_readme_ablation_table_is_the_records_table():
-    import pathlib
-
-    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
-    shown = readme.split("<!-- ablation-table -->\n", 1)[1].split("\n<!-- /ablation-table -->", 1)[0]
+    shown = readme_table("ablation-table")
     rows = cal.variant_rows(cal.ABLATION_VARIANTS)
     assert shown == cal.ablation_table(rows)
     from capsule_lesson.models import ARTICLE_EPOCHS
@@ -248,12 +244,9 @@ def test_the_fashion_table_selects_each_model_by_dataset_and_the_plans_train_its
 
 
 def test_the_readme_fashion_table_is_the_records_table():
-    import pathlib
-
     from capsule_lesson.models import ARTICLE_EPOCHS
 
-    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
-    shown = readme.split("<!-- fashion-table -->\n", 1)[1].split("\n<!-- /fashion-table -->", 1)[0]
+    shown = readme_table("fashion-table")
     rows = cal.variant_rows(cal.FASHION_VARIANTS)
     assert shown == cal.fashion_table(rows)
     seeds = {name: len(group) for name, group in rows.items()}
@@ -261,3 +254,23 @@ def test_the_readme_fashion_table_is_the_records_table():
     assert seeds["CNN + canvas"] == 3
     assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == ARTICLE_EPOCHS[r["model"]]
                and r["dataset"] == "fashion_mnist" for group in rows.values() for r in group)
+
+
+def test_layout_table_and_single_item_ceiling():
+    group = [fake_record(seed, {}, stacked_top2=0.8, stacked_exact_set=0.2, side_top2=0.5, side_exact_set=0.5)
+             for seed in range(2)]
+    rows = {"capsule": [flatten(r) for r in group], "none yet": []}
+    stacked = cal.layout_table(rows, "stacked", first="model").splitlines()
+    assert stacked[0].split("|")[0].strip() == "model"
+    assert [cell.strip() for cell in stacked[0].split("|")[1:]] == ["seeds", "test acc."] + [
+        f"stacked {label}" for label in ("A", "B", "exact set", "classes > 0.5", "1 + blank")]
+    assert [cell.strip() for cell in stacked[2].split("|")] == [
+        "capsule", "2", "99.00 ± 0.00", "80.0 ± 0.0", "90.0 ± 0.0", "20.0 ± 0.0", "3.00 ± 0.00", "40.0 ± 0.0"]
+    assert "side" not in cal.layout_table(rows, "stacked") and "stacked" not in cal.layout_table(rows, "side")
+    single, squared, not_exact = cal.single_item_ceiling(rows["capsule"])
+    assert single == pytest.approx(0.99) and squared == pytest.approx(0.9801)
+    assert not_exact == pytest.approx({"stacked": 0.75, "side": 0.0})
+    with pytest.raises(ValueError, match="at least one run"):
+        cal.single_item_ceiling([])
+    with pytest.raises(ValueError, match="no pair stacked"):
+        cal.single_item_ceiling([flatten(fake_record(0, {}, stacked_top2=0.0))])

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from readme_support import readme_table
 
 from capsule_lesson import ROUTINGS, route
 from capsule_lesson.routing_family import (FAMILY_METRICS, coupling_changes, family_rows, family_table,
@@ -110,10 +111,7 @@ def test_settling_figure():
 
 
 def test_readme_table_is_computed_from_the_shipped_records():
-    import pathlib
-
-    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
-    shown = readme.split("<!-- routing-family-table -->\n", 1)[1].split("\n<!-- /routing-family-table -->", 1)[0]
+    shown = readme_table("routing-family-table")
     assert shown == family_table()
     rows = family_rows()
     assert set(rows) == {"dynamic", "kmeans", "em", "uniform"} and all(len(v) >= 2 for v in rows.values())
