@@ -25,6 +25,7 @@ VARIANTS = {
     "author's later loop (k-means)": (FAMILY_RECORDS, {"routing": "kmeans"}),
     "EM routing": (FAMILY_RECORDS, {"routing": "em"}),
     **{name: (CALIBRATION_RECORDS, fix) for name, fix in CALIBRATION_FIXES.items()},
+    "CNN": (CALIBRATION_RECORDS, {"model": "cnn"}),
     "CNN + canvas": (CALIBRATION_RECORDS, {"model": "cnn", "canvas": True}),
 }
 #: Notebook 09's studies with every test recorded, in the order of its sections: update rule x iterations, the

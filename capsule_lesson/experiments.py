@@ -34,7 +34,8 @@ from .reports import markdown_report, parity_report
 
 SEEDS = (0, 1, 2)
 #: The fixes the calibration plan trains (the article's recipe otherwise), by name, in the order of the
-#: comparison table (:data:`capsule_lesson.calibration.VARIANTS`); the plan also trains the CNN on the canvas.
+#: comparison table (:data:`capsule_lesson.calibration.VARIANTS`); the plan also trains the CNN, on single digits
+#: and on the canvas.
 CALIBRATION_FIXES = {
     "bias-free trunk": {"trunk_bias": False},
     "bias-free + orphan": {"trunk_bias": False, "leaky": True},
@@ -103,6 +104,7 @@ def plan(name, precision="float32"):
         for seed in SEEDS:
             for fix in CALIBRATION_FIXES.values():
                 jobs.append(_job("capsule", seed, keep_weights=seed == 0, routings=3, **fix))
+            jobs.append(_job("cnn", seed))                # the article's CNN, the baseline of every test
             jobs.append(_job("cnn", seed, canvas=True))   # the CNN with the same training images
     if name == "ablations":   # notebook 09's studies with every test recorded (run it with a --precision)
         for seed in SEEDS:

@@ -180,3 +180,35 @@ def same_model_gaps(rows, metrics=tuple(METRICS), dataset="mnist"):
         for seed in sorted(set(a) & set(b)):
             gaps[r, seed] = {m: float(a[seed][m]) - float(b[seed][m]) for m in metrics}
     return gaps
+
+
+#: What makes two records the same job: the run's data, model, configuration, precision and seed.
+JOB_KEYS = ("dataset", "model", "routing", "routings", "update", "squash", "inner_squash", "aggregate", "leaky",
+            "trunk_bias", "canvas", "precision", "epochs", "seed")
+
+
+def retrained_twice(records_a, records_b, metrics=("test_accuracy", "stacked_top2", "side_top2")):
+    """The same job trained in two sets of records (lists of record dicts, e.g. two plans that share a job).
+
+    Returns one dict per job found in both, sorted by model and seed: ``model``, ``seed``, ``cpu`` (the pair of
+    processors the records name), ``same_weights`` (equal ``weights_sha256``: the two trainings ended bit-identical)
+    and ``gaps`` (``{metric: b - a}``). Raises ValueError when a job appears twice within one set.
+    """
+    def index(records):
+        out = {}
+        for record in records:
+            key = tuple(str(flatten(record)[k]) for k in JOB_KEYS)
+            if key in out:
+                raise ValueError(f"the job {dict(zip(JOB_KEYS, key))} has two records in one set")
+            out[key] = record
+        return out
+
+    a, b = index(records_a), index(records_b)
+    pairs = []
+    for key in sorted(set(a) & set(b), key=lambda k: (k[1], int(k[-1]))):
+        ra, rb = a[key], b[key]
+        fa, fb = flatten(ra), flatten(rb)
+        pairs.append({"model": fa["model"], "seed": fa["seed"], "cpu": (ra.get("cpu", ""), rb.get("cpu", "")),
+                      "same_weights": ra["weights_sha256"] == rb["weights_sha256"],
+                      "gaps": {m: float(fb[m]) - float(fa[m]) for m in metrics}})
+    return pairs

@@ -130,6 +130,7 @@ def test_the_readme_table_is_the_records_table():
     assert all(r["precision"] == "mixed_bfloat16" and r["epochs"] == ARTICLE_EPOCHS[r["model"]]
                for v in rows.values() for r in v)            # the article's recipe: 10 epochs, the CNN 20
     assert [r["canvas"] for r in rows["CNN + canvas"]] == [True] * len(rows["CNN + canvas"])
+    assert [(r["model"], r["canvas"]) for r in rows["CNN"]] == [("cnn", False)] * 3   # the article's CNN, 3 seeds
     assert all(len(rows[name]) >= 1 for name in cal.VARIANTS), [n for n, v in rows.items() if not v]
     assert all(not r["trunk_bias"] for name in cal.VARIANTS if name.startswith("bias-free") for r in rows[name])
 
@@ -158,7 +159,7 @@ def test_the_calibration_plan_retrains_exactly_the_records_of_the_table():
     jobs = {job["name"] for job in plan("calibration", "mixed_bfloat16")}
     assert jobs == {path.stem for path in cal.CALIBRATION_RECORDS.glob("*.json")}
     fixes = {name for name, (folder, _) in cal.VARIANTS.items() if folder == cal.CALIBRATION_RECORDS}
-    assert fixes == {*CALIBRATION_FIXES, "CNN + canvas"}
+    assert fixes == {*CALIBRATION_FIXES, "CNN", "CNN + canvas"}
 
 
 def test_the_ablation_table_covers_every_study_of_notebook_09_and_the_plan_trains_its_records(tmp_path):

@@ -375,3 +375,23 @@ def test_found_by_class_plot_shows_the_numbers():
     assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["c0", "c1"]
     with pytest.raises(ValueError, match="same models"):
         plot_found_by_class(found, {"fashion_cnn": single["fashion_cnn"]}, [f"c{i}" for i in range(10)])
+
+
+def test_retrained_twice_pairs_the_same_job_across_two_sets_of_records():
+    from capsule_lesson.records import retrained_twice
+
+    def record(seed, cpu, sha, top2, **config):
+        r = fake_record(seed, "CPU (2 cores)", "tensorflow", top2)
+        r.update(cpu=cpu, weights_sha256=sha, precision="mixed_bfloat16")
+        r["config"] = dict(r["config"], **config)
+        return r
+
+    first = [record(0, "X", "aa", 0.9), record(1, "X", "bb", 0.9), record(0, "X", "cc", 0.9, squash="tanh")]
+    second = [record(1, "Y", "dd", 0.8), record(0, "Y", "aa", 0.9), record(2, "Y", "ee", 0.9),
+              record(0, "Y", "ff", 0.5, routing="dynamic", temperature=1.0, squash="exp")]
+    pairs = retrained_twice(first, second, metrics=("side_top2", "test_accuracy"))
+    assert [(p["seed"], p["same_weights"], p["cpu"]) for p in pairs] == [(0, True, ("X", "Y")), (1, False, ("X", "Y"))]
+    assert pairs[1]["gaps"] == {"side_top2": pytest.approx(-0.1), "test_accuracy": 0.0}
+    assert retrained_twice(first, [record(0, "Y", "aa", 0.9, routing="dynamic")])[0]["same_weights"]  # the default
+    with pytest.raises(ValueError, match="two records in one set"):
+        retrained_twice(first + [record(1, "X", "gg", 0.7)], second)
